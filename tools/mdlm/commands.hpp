@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Sub-command registration for the `mdlm` tool. Each cmd_<name>.cpp defines one register function.
+#include <CLI/CLI.hpp>
+
+namespace mdlm::tool {
+//! Usage errors exit with this code and a one-line message on stderr.
+inline constexpr int usage_error = 2;
+
+void register_demo(CLI::App& app);
+}  // namespace mdlm::tool

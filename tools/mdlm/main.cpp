@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+// `mdlm`: command-line entry point. Bad input exits with code 2 and a one-line message.
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mdlm: sampling algorithms for masked diffusion language models"};
+  app.require_subcommand(1);
+  mdlm::tool::register_demo(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : mdlm::tool::usage_error;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "mdlm: %s\n", e.what());
+    return mdlm::tool::usage_error;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mdlm: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
