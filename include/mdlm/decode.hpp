@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+//! @file
+//! The decode loop: `mdlm::decode(model, canvas, options, rng, observers...)` and its batched form.
+//!
+//! One model call per step. At each step the loop computes the statistics and the chosen token of
+//! every masked position of the current semi-autoregressive block, asks the unmasking policy which
+//! to unmask (or re-mask), writes them, and notifies the observers. Blocks of `block_length`
+//! positions tile the generation region and are completed left to right: block length 1 is
+//! left-to-right decoding, block length = region length is pure any-order decoding.
+//!
+//! Step modes:
+//!   * adaptive (`steps == 0`): a block is stepped until it has no mask; NFE counts the calls
+//!     (MED, EB-Sampler, Fast-dLLM, KLASS, fixed k per step);
+//!   * scheduled (`steps > 0`, required by LLaDA / Dream schedules): each of the B blocks gets exactly
+//!     steps / B model calls, no-op steps included, so NFE = steps as in the reference samplers
+//!     (a block still incomplete after its steps is finished one call at a time).
+//! A canvas with no mask in its generation region returns at once with NFE 0.
+//!
+//! Determinism: every random number is keyed by (seed, stream, canvas.sequence, step, position,
+//! index), so a canvas gives bit-identical output alone or inside any batch, for any thread count.
+//!
+//! Errors: bad options or canvases throw std::invalid_argument before the first model call. A model
+//! row that is invalid (NaN, +inf, all -inf) stops the loop with status `invalid_logits` and a
+//! message naming the step and position; the tokens decoded so far are kept.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "mdlm/canvas.hpp"
+#include "mdlm/concepts.hpp"
+#include "mdlm/detail/errors.hpp"
+#include "mdlm/logit_stats.hpp"
+#include "mdlm/observer.hpp"
+#include "mdlm/policy.hpp"
+#include "mdlm/rng.hpp"
+#include "mdlm/token_choice.hpp"
+
+namespace mdlm {
+
+//! Options of a decode run. `Policy` is any `unmasking_policy` (policies/*.hpp).
+template <class Policy>
+struct decode_options {
+  Policy policy{};               //!< which positions to unmask each step
+  token_choice choice{};         //!< which token to write (default greedy)
+  std::size_t block_length = 0;  //!< semi-autoregressive block length; 0 = the whole region
+  std::size_t steps = 0;         //!< model calls for scheduled policies; 0 = adaptive
+};
+
+//! How a decode run ended.
+enum class decode_status {
+  completed,       //!< every mask of the generation region was decoded
+  stopped,         //!< an observer stopped the loop
+  invalid_logits,  //!< the model returned an invalid row (see `decode_result::message`)
+  no_progress,     //!< an adaptive policy unmasked nothing for more steps than the region has
+};
+
+//! The outcome of decoding one canvas.
+struct decode_result {
+  std::vector<token_id> tokens;            //!< the final canvas
+  std::size_t nfe = 0;                     //!< number of model calls
+  //! Per canvas position: the 0-based step whose model call decided it; -1 for positions that
+  //! were not masked at the start or are still masked.
+  std::vector<std::int32_t> unmask_step;
+  decode_status status = decode_status::completed;
+  std::string message;                     //!< set when status is invalid_logits or no_progress
+  std::size_t error_step = 0;              //!< step of the invalid row
+  std::size_t error_position = 0;          //!< position of the invalid row
+
+  [[nodiscard]] bool ok() const noexcept {
+    return status == decode_status::completed || status == decode_status::stopped;
+  }
+};
+
+namespace detail {
+
+template <class Policy>
+struct policy_state {
+  using type = std::monostate;
+};
+template <stateful_policy Policy>
+struct policy_state<Policy> {
+  using type = typename Policy::state_type;
+};
+
+//! Validates options against a canvas and a model vocabulary; returns the block length used.
+template <class Policy>
+std::size_t validate_decode(const canvas& c, const decode_options<Policy>& opt, std::size_t vocab, token_id mask) {
+  opt.policy.validate();
+  opt.choice.validate();
+  require(vocab > 0, "model vocabulary size = 0");
+  require(mask >= 0 && static_cast<std::size_t>(mask) < vocab, "mask token ", mask,
+          " is outside the model vocabulary [0, ", vocab, ")");
+  require(c.region_begin <= c.region_end && c.region_end <= c.tokens.size(), "generation region [",
+          c.region_begin, ", ", c.region_end, ") does not fit a canvas of ", c.tokens.size(), " tokens");
+  require(c.region_end > c.region_begin, "the generation region is empty");
+  for (std::size_t i = 0; i < c.tokens.size(); ++i) {
+    const token_id t = c.tokens[i];
+    require(t >= 0 && static_cast<std::size_t>(t) < vocab, "token ", t, " at position ", i,
+            " is outside the model vocabulary [0, ", vocab, ")");
+    require(t != mask || (i >= c.region_begin && i < c.region_end), "position ", i,
+            " outside the generation region holds the mask token ", mask);
+  }
+  const std::size_t region = c.region_length();
+  const std::size_t block = opt.block_length == 0 ? region : opt.block_length;
+  require(block <= region && region % block == 0, "block_length = ", opt.block_length,
+          " does not divide the generation length ", region);
+  const std::size_t blocks = region / block;
+  if (opt.policy.scheduled())
+    require(opt.steps > 0, "steps = 0: this policy follows a step schedule and needs steps > 0");
+  if (opt.steps > 0)
+    require(opt.steps % blocks == 0, "steps = ", opt.steps, " is not divisible by the number of blocks ", blocks);
+  return block;
+}
+
+//! The per-canvas state machine of the decode loop; `decode` and `decode_batch` drive it.
+template <class Policy>
+class decode_session {
+ public:
+  decode_session(const canvas& c, const decode_options<Policy>& opt, counter_rng rng, std::size_t vocab,
+                 token_id mask, std::size_t batch_index)
+      : opt_(opt), rng_(rng), vocab_(vocab), mask_(mask), batch_index_(batch_index), sequence_(c.sequence) {
+    block_length_ = validate_decode(c, opt, vocab, mask);
+    result_.tokens = c.tokens;
+    result_.unmask_step.assign(c.tokens.size(), -1);
+    region_begin_ = c.region_begin;
+    region_end_ = c.region_end;
+    blocks_ = c.region_length() / block_length_;
+    steps_per_block_ = opt.steps / blocks_;
+    initially_masked_.assign(c.tokens.size(), 0);
+    for (std::size_t p = region_begin_; p < region_end_; ++p)
+      if (c.tokens[p] == mask) initially_masked_[p] = 1, ++masked_total_;
+    if constexpr (stateful_policy<Policy>) {
+      state_.emplace(opt.policy.make_state(decode_setup{c.tokens.size(), vocab, region_begin_, region_end_,
+                                                        block_length_, opt.steps, mask}));
+    }
+    candidates_.reserve(block_length_);
+    sel_.reserve(c.tokens.size());
+    scratch_.reserve(vocab);
+    done_ = masked_total_ == 0;
+    if (!done_) enter_block(0);
+  }
+
+  [[nodiscard]] bool done() const noexcept { return done_; }
+  [[nodiscard]] std::span<const token_id> tokens() const noexcept { return result_.tokens; }
+  [[nodiscard]] std::size_t length() const noexcept { return result_.tokens.size(); }
+
+  //! Processes one model call whose rows for this canvas are `logits` (L x V).
+  template <class... Observers>
+  void step(std::span<const float> logits, Observers&... observers) {
+    const std::size_t step = result_.nfe++;
+    auto& tok = result_.tokens;
+    // Statistics and token choice for every masked position of the block.
+    candidates_.clear();
+    for (std::size_t p = block_begin_; p < block_end_; ++p) {
+      if (tok[p] != mask_) continue;
+      const auto row = logits.subspan(p * vocab_, vocab_);
+      const logit_stats s = compute_logit_stats(row);
+      if (!s.valid) return fail_invalid(step, p);
+      candidates_.push_back(choose_token(row, s, opt_.choice, rng_, sequence_, static_cast<std::uint32_t>(step), p,
+                                         scratch_));
+    }
+    step_event ev{step, result_.nfe, block_, block_begin_, block_end_, region_begin_, region_end_, batch_index_,
+                  sequence_, mask_, tok, logits, vocab_, candidates_, {}, {}};
+    if constexpr (sizeof...(Observers) > 0) {
+      bool stop = false;
+      ((stop = (detail::notify_logits(observers, ev) == observer_action::stop) || stop), ...);
+      record_observer_writes(step);
+      if (stop) return finish(decode_status::stopped);
+    }
+    const step_context ctx{step,  block_,      step_in_block_, steps_per_block_, opt_.steps, block_begin_,
+                           block_end_, block_masked_at_start_, masked_total_, sequence_,  rng_,
+                           tok,   logits,      vocab_,         mask_};
+    sel_.clear();
+    if constexpr (stateful_policy<Policy>) opt_.policy.select(ctx, candidates_, *state_, sel_);
+    else opt_.policy.select(ctx, candidates_, sel_);
+    std::size_t changed = 0;
+    for (std::size_t i : sel_.unmask) {
+      const std::size_t p = candidates_[i].position;
+      if (tok[p] != mask_) continue;
+      tok[p] = candidates_[i].token;
+      result_.unmask_step[p] = static_cast<std::int32_t>(step);
+      --masked_total_;
+      ++changed;
+    }
+    for (std::size_t p : sel_.remask) {
+      if (p < region_begin_ || p >= region_end_ || tok[p] == mask_) continue;
+      tok[p] = mask_;
+      result_.unmask_step[p] = -1;
+      ++masked_total_;
+      ++changed;
+    }
+    if constexpr (sizeof...(Observers) > 0) {
+      ev.unmasked = sel_.unmask;
+      ev.remasked = sel_.remask;
+      bool stop = false;
+      ((stop = (detail::notify_step(observers, ev) == observer_action::stop) || stop), ...);
+      changed += record_observer_writes(step);
+      if (stop) return finish(decode_status::stopped);
+    }
+    idle_steps_ = changed == 0 ? idle_steps_ + 1 : 0;
+    advance();
+  }
+
+  //! Moves the result out (call once, after `done()`).
+  [[nodiscard]] decode_result take_result() && { return std::move(result_); }
+
+ private:
+  [[nodiscard]] std::size_t masks_in(std::size_t b, std::size_t e) const noexcept {
+    return static_cast<std::size_t>(std::count(result_.tokens.begin() + static_cast<std::ptrdiff_t>(b),
+                                               result_.tokens.begin() + static_cast<std::ptrdiff_t>(e), mask_));
+  }
+
+  void enter_block(std::size_t b) {
+    for (;; ++b) {
+      if (b >= blocks_) return finish(decode_status::completed);
+      block_ = b;
+      block_begin_ = region_begin_ + b * block_length_;
+      block_end_ = block_begin_ + block_length_;
+      block_masked_at_start_ = masks_in(block_begin_, block_end_);
+      step_in_block_ = 0;
+      // Adaptive runs skip blocks with nothing to decode; scheduled runs spend their steps anyway.
+      if (block_masked_at_start_ > 0 || steps_per_block_ > 0) return;
+    }
+  }
+
+  void advance() {
+    ++step_in_block_;
+    const bool block_complete = masks_in(block_begin_, block_end_) == 0;
+    if (steps_per_block_ > 0) {
+      if (step_in_block_ >= steps_per_block_ && block_complete) enter_block(block_ + 1);
+      return;
+    }
+    if (block_complete) return enter_block(block_ + 1);
+    if (idle_steps_ > region_end_ - region_begin_ + 1) {
+      result_.message = concat("the policy unmasked nothing for ", idle_steps_, " consecutive steps (step ",
+                               result_.nfe - 1, ")");
+      finish(decode_status::no_progress);
+    }
+  }
+
+  std::size_t record_observer_writes(std::size_t step) {
+    std::size_t n = 0;
+    masked_total_ = 0;
+    for (std::size_t p = region_begin_; p < region_end_; ++p) {
+      if (result_.tokens[p] == mask_) {
+        ++masked_total_;
+      } else if (initially_masked_[p] && result_.unmask_step[p] < 0) {
+        result_.unmask_step[p] = static_cast<std::int32_t>(step);
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  void fail_invalid(std::size_t step, std::size_t pos) {
+    result_.error_step = step;
+    result_.error_position = pos;
+    result_.message = concat("the model returned an invalid logit row (NaN, +inf or all -inf) at step ", step,
+                             ", position ", pos);
+    finish(decode_status::invalid_logits);
+  }
+
+  void finish(decode_status s) {
+    result_.status = s;
+    done_ = true;
+  }
+
+  const decode_options<Policy>& opt_;
+  counter_rng rng_;
+  std::size_t vocab_;
+  token_id mask_;
+  std::size_t batch_index_;
+  std::uint32_t sequence_;
+  decode_result result_;
+  std::vector<char> initially_masked_;
+  std::optional<typename policy_state<Policy>::type> state_;
+  std::vector<position_info> candidates_;
+  selection sel_;
+  choice_scratch scratch_;
+  std::size_t region_begin_ = 0, region_end_ = 0, block_length_ = 0, blocks_ = 0, steps_per_block_ = 0;
+  std::size_t block_ = 0, block_begin_ = 0, block_end_ = 0, block_masked_at_start_ = 0, step_in_block_ = 0;
+  std::size_t masked_total_ = 0, idle_steps_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace detail
+
+//! Decodes one canvas with `model` (one model call per step; see the file comment).
+//! @param model     any ConditionalModel
+//! @param c         the canvas (its generation region is decoded; `c.sequence` keys the randomness)
+//! @param options   policy, token choice, block length, steps
+//! @param rng       the run's counter-based generator (its seed)
+//! @param observers zero or more step observers (observer.hpp)
+//! @throws std::invalid_argument on bad options/canvas (before any model call)
+template <ConditionalModel Model, unmasking_policy Policy, class... Observers>
+[[nodiscard]] decode_result decode(Model& model, const canvas& c, const decode_options<Policy>& options,
+                                   counter_rng rng, Observers&&... observers) {
+  static_assert((step_observer<std::remove_reference_t<Observers>> && ...),
+                "mdlm::decode: each observer needs on_logits(step_event&), on_step(step_event&) or to be "
+                "invocable with const step_event&");
+  const std::size_t vocab = static_cast<std::size_t>(model.vocab_size());
+  detail::decode_session<Policy> session(c, options, rng, vocab, static_cast<token_id>(model.mask_token()), 0);
+  std::vector<float> logits(session.length() * vocab);
+  while (!session.done()) {
+    model.logits(session.tokens(), std::span<float>(logits));
+    session.step(std::span<const float>(logits), observers...);
+  }
+  return std::move(session).take_result();
+}
+
+//! Decodes a batch of canvases of equal length with one `batch_logits` call per step over the
+//! canvases still running. Each canvas's result is bit-identical to decoding it alone (given a
+//! batch-invariant model), whatever the batch composition. Observers see `step_event::batch_index`.
+template <BatchedConditionalModel Model, unmasking_policy Policy, class... Observers>
+[[nodiscard]] std::vector<decode_result> decode_batch(Model& model, std::span<const canvas> canvases,
+                                                      const decode_options<Policy>& options, counter_rng rng,
+                                                      Observers&&... observers) {
+  static_assert((step_observer<std::remove_reference_t<Observers>> && ...),
+                "mdlm::decode_batch: each observer needs on_logits(step_event&), on_step(step_event&) or to be "
+                "invocable with const step_event&");
+  const std::size_t vocab = static_cast<std::size_t>(model.vocab_size());
+  const auto mask = static_cast<token_id>(model.mask_token());
+  std::vector<detail::decode_session<Policy>> sessions;
+  sessions.reserve(canvases.size());
+  const std::size_t length = canvases.empty() ? 0 : canvases[0].size();
+  for (std::size_t b = 0; b < canvases.size(); ++b) {
+    detail::require(canvases[b].size() == length, "canvas ", b, " has length ", canvases[b].size(),
+                    " but canvas 0 has length ", length, ": a batch needs equal lengths");
+    sessions.emplace_back(canvases[b], options, rng, vocab, mask, b);
+  }
+  std::vector<token_id> tokens(canvases.size() * length);
+  std::vector<float> logits(canvases.size() * length * vocab);
+  std::vector<std::size_t> active;
+  active.reserve(canvases.size());
+  for (;;) {
+    active.clear();
+    for (std::size_t b = 0; b < sessions.size(); ++b)
+      if (!sessions[b].done()) active.push_back(b);
+    if (active.empty()) break;
+    for (std::size_t j = 0; j < active.size(); ++j) {
+      const auto t = sessions[active[j]].tokens();
+      std::copy(t.begin(), t.end(), tokens.begin() + static_cast<std::ptrdiff_t>(j * length));
+    }
+    model.batch_logits(std::span<const token_id>(tokens.data(), active.size() * length), active.size(),
+                       std::span<float>(logits.data(), active.size() * length * vocab));
+    for (std::size_t j = 0; j < active.size(); ++j)
+      sessions[active[j]].step(std::span<const float>(logits.data() + j * length * vocab, length * vocab),
+                               observers...);
+  }
+  std::vector<decode_result> results;
+  results.reserve(sessions.size());
+  for (auto& s : sessions) results.push_back(std::move(s).take_result());
+  return results;
+}
+
+}  // namespace mdlm

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+//! @file
+//! Fast-dLLM parallel decoding rules (Wu et al., arXiv 2505.22618; NVlabs/Fast-dLLM
+//! llada/generate.py `get_transfer_index` and `get_transfer_index_dynamic`).
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+
+#include "mdlm/detail/errors.hpp"
+#include "mdlm/policy.hpp"
+
+namespace mdlm {
+
+//! Fast-dLLM threshold rule: unmask the most confident position (always; ties to the lower
+//! position) plus every position whose confidence c = p(x0) under softmax(z) is >= tau (equality
+//! kept: the reference drops c < tau). Default tau 0.9 as in every Fast-dLLM evaluation script.
+//! tau = 1 unmasks the top-1 plus exact certainties; tau = 0 unmasks the whole block.
+struct fast_dllm_threshold {
+  double tau = 0.9;  //!< confidence threshold in [0, 1]
+
+  void validate() const { detail::require(tau >= 0.0 && tau <= 1.0, "tau = ", tau, " must lie in [0, 1]"); }
+  [[nodiscard]] bool scheduled() const noexcept { return false; }
+
+  void select(const step_context&, std::span<const position_info> cand, selection& out) const {
+    if (cand.empty()) return;
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < cand.size(); ++i)
+      if (cand[i].prob > cand[best].prob) best = i;
+    for (std::size_t i = 0; i < cand.size(); ++i)
+      if (i == best || cand[i].prob >= tau) out.unmask.push_back(i);
+  }
+};
+
+//! Fast-dLLM factor rule: sort by confidence descending (ties to the lower position); rank r >= 2
+//! needs c_(r) >= 1 - factor / (r + 1) (f = 1: 0.667, 0.75, 0.8, 0.833, ...); accept the ranks
+//! before the first failure, rank 1 always. `reference_last_rank` (default true) reproduces the
+//! reference's quirk: when the scan ends without a failure OR fails only at the last rank, every
+//! candidate is accepted.
+struct fast_dllm_factor {
+  double factor = 1.0;              //!< f > 0
+  bool reference_last_rank = true;  //!< the reference's last-rank quirk (see above)
+
+  void validate() const {
+    detail::require(std::isfinite(factor) && factor > 0.0, "factor = ", factor, " must be finite and > 0");
+  }
+  [[nodiscard]] bool scheduled() const noexcept { return false; }
+
+  //! Threshold for 1-based rank r (rank 1: always accepted).
+  [[nodiscard]] double threshold(std::size_t rank) const noexcept {
+    return rank <= 1 ? -1.0 : 1.0 - factor / static_cast<double>(rank + 1);
+  }
+
+  void select(const step_context&, std::span<const position_info> cand, selection& out) const {
+    const std::size_t n = cand.size();
+    if (n == 0) return;
+    detail::ascending_order(n, [&](std::size_t i) { return -cand[i].prob; }, out.scratch);
+    std::size_t accept = n;
+    for (std::size_t r = 1; r <= n; ++r) {
+      if (cand[out.scratch[r - 1]].prob < threshold(r)) {
+        accept = (reference_last_rank && r == n) ? n : r - 1;
+        break;
+      }
+    }
+    for (std::size_t r = 0; r < accept; ++r) out.unmask.push_back(out.scratch[r]);
+  }
+};
+
+}  // namespace mdlm

@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+//! @file
+//! Fixed-count unmasking: k positions per step, ranked by a score, with LLaDA's per-block schedule,
+//! Dream's timestep schedule or a constant k (the paper's sigma_{ENTROPY,k}, arXiv 2510.19990
+//! table 1).
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+
+#include "mdlm/detail/errors.hpp"
+#include "mdlm/policy.hpp"
+#include "mdlm/schedules/dream.hpp"
+#include "mdlm/schedules/llada.hpp"
+
+namespace mdlm {
+
+//! The score a fixed-count policy ranks candidates by (higher is unmasked first; ties to the lower
+//! position).
+enum class score_kind {
+  confidence,           //!< p(x0) under softmax(z): LLaDA `low_confidence` (ML-GSAI/LLaDA generate.py)
+  tempered_confidence,  //!< p(x0) under the sampling distribution: Dream `maskgit_plus`
+  margin,               //!< p_(1) - p_(2) of the sampling distribution: Dream `topk_margin`
+  neg_entropy,          //!< -H of the sampling distribution: Dream `entropy`, sigma_ENTROPY
+  random,               //!< a uniform number per position: LLaDA `random` (a uniformly random k-subset)
+  left_to_right,        //!< -position: the leftmost masked positions first
+};
+
+//! How many positions a fixed-count policy unmasks per step.
+enum class count_schedule {
+  per_step,         //!< a constant `per_step` per model call until the block is done (adaptive NFE)
+  llada_blocks,     //!< LLaDA `get_num_transfer_tokens` over `steps / blocks` steps per block
+  dream_timesteps,  //!< Dream: int(N (1 - s/t)) of the N masked positions, all at the last step
+};
+
+//! Unmask a fixed number of positions per step, chosen by `score`. Sources: LLaDA generate.py
+//! (low_confidence, random), Dream generation_utils.py (maskgit_plus, topk_margin, entropy,
+//! alg_temp); shared/spec/samplers.md sections 5-7. Defaults: LLaDA low_confidence.
+struct fixed_count {
+  score_kind score = score_kind::confidence;            //!< ranking score
+  count_schedule schedule = count_schedule::llada_blocks;  //!< counts per step
+  std::size_t per_step = 1;    //!< k for `count_schedule::per_step` (>= 1)
+  double eps = 1e-3;           //!< Dream's final timestep, in (0, 1)
+  //! Dream `alg_temp`: 0 (default) = deterministic top-k; > 0 = positions sampled without
+  //! replacement from softmax(score / alg_temp), drawn by the equivalent Gumbel-top-k.
+  double alg_temp = 0.0;
+
+  void validate() const {
+    detail::require(schedule != count_schedule::per_step || per_step >= 1, "per_step = ", per_step,
+                    " must be >= 1");
+    detail::require(eps > 0.0 && eps < 1.0, "eps = ", eps, " must lie in (0, 1)");
+    detail::require(std::isfinite(alg_temp) && alg_temp >= 0.0, "alg_temp = ", alg_temp,
+                    " must be finite and >= 0");
+  }
+  [[nodiscard]] bool scheduled() const noexcept { return schedule != count_schedule::per_step; }
+
+  //! Number of positions to unmask at this step (before clamping to the candidates).
+  [[nodiscard]] std::size_t count(const step_context& ctx) const noexcept {
+    switch (schedule) {
+      case count_schedule::per_step: return per_step;
+      case count_schedule::llada_blocks:
+        // Past the scheduled steps (only when a block is left incomplete) one per step finishes it.
+        return ctx.step_in_block < ctx.steps_per_block
+                   ? llada_transfer_count(ctx.block_masked_at_start, ctx.steps_per_block, ctx.step_in_block)
+                   : 1;
+      case count_schedule::dream_timesteps:
+        return ctx.step < ctx.total_steps
+                   ? dream_transfer_count(ctx.masked_total, ctx.total_steps, static_cast<float>(eps), ctx.step)
+                   : ctx.masked_total;
+    }
+    return 0;
+  }
+
+  //! The score of candidate `c` (higher first).
+  [[nodiscard]] double key(const step_context& ctx, const position_info& c) const noexcept {
+    switch (score) {
+      case score_kind::confidence: return c.prob;
+      case score_kind::tempered_confidence: return c.tempered_prob;
+      case score_kind::margin: return c.tempered_margin;
+      case score_kind::neg_entropy: return -c.tempered_entropy;
+      case score_kind::random:
+        return ctx.rng.uniform(rng_stream::position, ctx.sequence, static_cast<std::uint32_t>(ctx.step),
+                               static_cast<std::uint32_t>(c.position));
+      case score_kind::left_to_right: return -static_cast<double>(c.position);
+    }
+    return 0.0;
+  }
+
+  void select(const step_context& ctx, std::span<const position_info> cand, selection& out) const {
+    const std::size_t k = count(ctx);
+    out.keys.clear();
+    for (const auto& c : cand) {
+      double s = key(ctx, c);
+      if (alg_temp > 0.0) {
+        // Gumbel-top-k: the top k of score/alg_temp + Gumbel noise is a sample without replacement
+        // from softmax(score/alg_temp), as torch.multinomial(replacement=False) draws.
+        const double u = ctx.rng.uniform(rng_stream::position, ctx.sequence, static_cast<std::uint32_t>(ctx.step),
+                                         static_cast<std::uint32_t>(c.position), 1);
+        s = s / alg_temp - std::log(-std::log(u));
+      }
+      out.keys.push_back(s);
+    }
+    detail::top_k_indices(cand.size(), k, [&](std::size_t i) { return out.keys[i]; }, out.scratch, out.unmask);
+  }
+};
+
+//! Dream `origin`: each masked position is unmasked independently with probability 1 - s/t (1 at
+//! the last step), Dream generation_utils.py `alg='origin'`. Default eps 1e-3 as in Dream's
+//! generation_config.json.
+struct dream_origin {
+  double eps = 1e-3;  //!< Dream's final timestep, in (0, 1)
+
+  void validate() const { detail::require(eps > 0.0 && eps < 1.0, "eps = ", eps, " must lie in (0, 1)"); }
+  [[nodiscard]] bool scheduled() const noexcept { return true; }
+
+  //! Probability that a masked position is unmasked at this step.
+  [[nodiscard]] double transfer_probability(const step_context& ctx) const noexcept {
+    return ctx.step < ctx.total_steps
+               ? static_cast<double>(dream_transfer_fraction(ctx.total_steps, static_cast<float>(eps), ctx.step))
+               : 1.0;
+  }
+
+  void select(const step_context& ctx, std::span<const position_info> cand, selection& out) const {
+    const double p = transfer_probability(ctx);
+    for (std::size_t i = 0; i < cand.size(); ++i) {
+      const double u = ctx.rng.uniform(rng_stream::position, ctx.sequence, static_cast<std::uint32_t>(ctx.step),
+                                       static_cast<std::uint32_t>(cand[i].position));
+      if (u < p) out.unmask.push_back(i);
+    }
+  }
+};
+
+}  // namespace mdlm

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+//! @file
+//! KLASS: KL-adaptive stability sampling (arXiv 2511.05664; shkim0116/KLASS
+//! src/model/llada_klass.py and dream_klass.py). The stateful policy of mdlm: it remembers each
+//! position's previous distribution and a rolling history of KL divergences.
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "mdlm/detail/errors.hpp"
+#include "mdlm/policy.hpp"
+#include "mdlm/schedules/llada.hpp"
+
+namespace mdlm {
+
+//! KLASS: with p_t = softmax(z_t) at every masked position and
+//! KL_t(l) = sum_v p_t log((p_t + 1e-12) / (p_{t-1} + 1e-12)) (p_{-1} = 0, so the first KL is huge),
+//! a position is *ready* when its last `history` KL values are all < kl_threshold, the block has run
+//! at least history - 1 steps, and its confidence p_t(x0) > confidence_threshold (strict, the LLaDA
+//! version; `strict_confidence = false` gives the Dream version's >=). Ready positions of the block
+//! are all unmasked; when none is ready, the fallback unmasks the top-confidence positions: LLaDA's
+//! per-block schedule count with `fallback_steps_per_block` steps (> 0), or one token (0, Dream).
+//! The history is kept for every masked position of the generation region (shared across blocks).
+//! Defaults: the LLaDA GSM8K script (tau_c 0.6, kappa 0.015, h 2).
+struct klass {
+  double kl_threshold = 0.015;          //!< kappa > 0
+  double confidence_threshold = 0.6;    //!< tau_c in [0, 1]
+  std::size_t history = 2;              //!< h >= 1
+  bool strict_confidence = true;        //!< true: p > tau_c (LLaDA); false: p >= tau_c (Dream)
+  std::size_t fallback_steps_per_block = 0;  //!< 0: fallback unmasks one token
+
+  //! Per-canvas state: previous distributions (L x V, float) and the KL history ring (L x h).
+  struct state_type {
+    std::size_t vocab = 0;
+    std::vector<float> previous;        // p_{t-1} per position
+    std::vector<double> kl;             // ring of the last h KL values per position
+    std::vector<std::size_t> count;     // KL values recorded per position
+  };
+
+  void validate() const {
+    detail::require(std::isfinite(kl_threshold) && kl_threshold > 0.0, "kl_threshold = ", kl_threshold,
+                    " must be finite and > 0");
+    detail::require(confidence_threshold >= 0.0 && confidence_threshold <= 1.0,
+                    "confidence_threshold = ", confidence_threshold, " must lie in [0, 1]");
+    detail::require(history >= 1, "history = ", history, " must be >= 1");
+  }
+  [[nodiscard]] bool scheduled() const noexcept { return false; }
+
+  [[nodiscard]] state_type make_state(const decode_setup& setup) const {
+    state_type st;
+    st.vocab = setup.vocab;
+    st.previous.assign(setup.length * setup.vocab, 0.0f);
+    st.kl.assign(setup.length * history, 0.0);
+    st.count.assign(setup.length, 0);
+    return st;
+  }
+
+  //! Updates the KL history of position `pos` from its logit row; returns nothing.
+  void observe(state_type& st, std::size_t pos, std::span<const float> row) const noexcept {
+    const logit_stats s = compute_logit_stats(row);
+    float* prev = st.previous.data() + pos * st.vocab;
+    double kl = 0.0;
+    for (std::size_t v = 0; v < st.vocab; ++v) {
+      const double p = s.valid ? std::exp(static_cast<double>(row[v]) - s.log_normalizer) : 0.0;
+      kl += p * std::log((p + 1e-12) / (static_cast<double>(prev[v]) + 1e-12));
+      prev[v] = static_cast<float>(p);
+    }
+    st.kl[pos * history + st.count[pos] % history] = kl;
+    ++st.count[pos];
+  }
+
+  [[nodiscard]] bool stable(const state_type& st, std::size_t pos) const noexcept {
+    if (st.count[pos] < history) return false;
+    for (std::size_t j = 0; j < history; ++j)
+      if (!(st.kl[pos * history + j] < kl_threshold)) return false;
+    return true;
+  }
+
+  void select(const step_context& ctx, std::span<const position_info> cand, state_type& st, selection& out) const {
+    // Record this step's KL for every masked position of the canvas (history shared across blocks).
+    for (std::size_t pos = 0; pos < ctx.tokens.size(); ++pos)
+      if (ctx.tokens[pos] == ctx.mask) observe(st, pos, ctx.logits.subspan(pos * ctx.vocab, ctx.vocab));
+    if (cand.empty()) return;
+    const bool warm = ctx.step_in_block + 1 >= history;
+    for (std::size_t i = 0; i < cand.size(); ++i) {
+      const double c = cand[i].prob;
+      const bool confident = strict_confidence ? c > confidence_threshold : c >= confidence_threshold;
+      if (warm && confident && stable(st, cand[i].position)) out.unmask.push_back(i);
+    }
+    if (!out.unmask.empty()) return;
+    std::size_t k = 1;
+    if (fallback_steps_per_block > 0 && ctx.step_in_block < fallback_steps_per_block)
+      k = llada_transfer_count(ctx.block_masked_at_start, fallback_steps_per_block, ctx.step_in_block);
+    detail::top_k_indices(cand.size(), k, [&](std::size_t i) { return cand[i].prob; }, out.scratch, out.unmask);
+  }
+};
+
+}  // namespace mdlm
