@@ -24,6 +24,9 @@ struct canvas {
   std::size_t region_begin = 0;   //!< first position of the generation region
   std::size_t region_end = 0;     //!< one past the last position of the generation region
   std::uint32_t sequence = 0;     //!< random-number key of this canvas (default 0)
+  //! The vocabulary size the tokens were produced for (e.g. by a tokenizer); when non-zero, decode
+  //! checks it equals the model's. 0 (default) = not checked.
+  std::size_t vocab_size = 0;
 
   //! Number of positions.
   [[nodiscard]] std::size_t size() const noexcept { return tokens.size(); }

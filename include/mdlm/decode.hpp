@@ -97,6 +97,8 @@ std::size_t validate_decode(const canvas& c, const decode_options<Policy>& opt, 
   opt.policy.validate();
   opt.choice.validate();
   require(vocab > 0, "model vocabulary size = 0");
+  require(c.vocab_size == 0 || c.vocab_size == vocab, "canvas vocabulary size ", c.vocab_size,
+          " differs from the model vocabulary size ", vocab);
   require(mask >= 0 && static_cast<std::size_t>(mask) < vocab, "mask token ", mask,
           " is outside the model vocabulary [0, ", vocab, ")");
   require(c.region_begin <= c.region_end && c.region_end <= c.tokens.size(), "generation region [",
