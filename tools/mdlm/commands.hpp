@@ -8,4 +8,8 @@ namespace mdlm::tool {
 inline constexpr int usage_error = 2;
 
 void register_demo(CLI::App& app);
+#if MDLM_TOOL_HAVE_CPU
+void register_make_checkpoint(CLI::App& app);  // cmd_make_checkpoint.cpp (needs mdlm::cpu)
+void register_info(CLI::App& app);             // cmd_info.cpp (needs mdlm::cpu)
+#endif
 }  // namespace mdlm::tool

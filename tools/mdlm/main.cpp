@@ -10,6 +10,10 @@ int main(int argc, char** argv) {
   CLI::App app{"mdlm: sampling algorithms for masked diffusion language models"};
   app.require_subcommand(1);
   mdlm::tool::register_demo(app);
+#if MDLM_TOOL_HAVE_CPU
+  mdlm::tool::register_make_checkpoint(app);
+  mdlm::tool::register_info(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

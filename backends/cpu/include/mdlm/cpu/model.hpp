@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+//! @file
+//! LLaDA and Dream forwards on the CPU in fp32 (shared/spec/models.md sections 2.7-2.10 and
+//! 3.7-3.9), as an mdlm `BatchedConditionalModel`.
+//!
+//! One class serves both architectures; which one is read from config.json (`model_type` /
+//! `architectures`). Per block: RMSNorm (normalise, then multiply by the weight), q/k/v projections
+//! (Dream: with bias), half-split RoPE in fp32 at positions 0..L-1, fully bidirectional attention
+//! with scale 1/sqrt(head_dim) where query head h reads KV head h / (n_heads / n_kv_heads), output
+//! projection and residual, RMSNorm, SwiGLU `down(silu(gate(x)) * up(x))` (LLaDA: gate = ff_proj,
+//! up = up_proj, down = blocks.i.ff_out) and residual; then the final RMSNorm and the untied head over
+//! the full padded vocabulary. Dream's logit shift is applied here: row i of the output is the raw
+//! row i-1 (row 0 keeps its own), so every algorithm sees row i = p(x_i | .).
+//!
+//! Numerics: weights are converted from the file dtype (bf16 / fp16 / fp32) to fp32 at load; all
+//! arithmetic is fp32 with Eigen GEMMs. The real models run in bf16, so logits differ from a bf16
+//! PyTorch run by bf16 rounding; against an fp32 PyTorch forward they agree to ~1e-5.
+//!
+//! Determinism: the backend parallelises with OpenMP over fixed chunks of output features and over
+//! attention heads, each chunk computed by a single-threaded Eigen product whose blocking depends
+//! only on the shapes, so logits are bitwise identical for any thread count. Every sequence of a
+//! batch goes through exactly the code path of a single call, so `batch_logits` rows are bitwise
+//! equal to `logits` of each sequence alone. The model sets Eigen's own thread count to 1
+//! (`Eigen::setNbThreads(1)`), a process-wide setting, while it computes.
+//!
+//! Memory: 4 bytes per parameter (LLaDA-8B: 32 GB, Dream-7B: 30.5 GB) plus activations of
+//! O(L * (d_model + mlp_hidden) + threads * L^2) floats. A model is not safe to call from several
+//! threads at once (it owns its work buffers).
+
+#include <cstddef>
+#include <filesystem>
+#include <span>
+#include <vector>
+
+#include "mdlm/concepts.hpp"
+#include "mdlm/cpu/checkpoint.hpp"
+#include "mdlm/cpu/config.hpp"
+#include "mdlm/types.hpp"
+
+namespace mdlm::cpu {
+
+//! Options of `model`.
+struct model_options {
+  int threads = 0;  //!< OpenMP threads for the forward; 0 = omp_get_max_threads() (OMP_NUM_THREADS)
+  bool allow_unexpected_tensors = false;  //!< see checkpoint_options
+};
+
+//! A LLaDA or Dream checkpoint evaluated on the CPU. Satisfies mdlm::BatchedConditionalModel.
+class model {
+ public:
+  //! Loads and validates the checkpoint directory `dir` (see checkpoint::open).
+  [[nodiscard]] static model load(const std::filesystem::path& dir, const model_options& options = {});
+  //! Converts the weights of an opened checkpoint to fp32.
+  explicit model(const checkpoint& ckpt, const model_options& options = {});
+
+  //! Logit row width: the padded vocabulary (embedding rows).
+  [[nodiscard]] std::size_t vocab_size() const noexcept { return config_.vocab_size; }
+  //! `mask_token_id` of config.json.
+  [[nodiscard]] token_id mask_token() const noexcept { return config_.mask_token; }
+  [[nodiscard]] const model_config& config() const noexcept { return config_; }
+  //! Threads used by a forward (resolved; >= 1).
+  [[nodiscard]] int threads() const noexcept { return threads_; }
+  //! Changes the number of threads (0 = omp_get_max_threads()); results do not depend on it.
+  void set_threads(int threads);
+
+  //! Logits of one sequence: `out[i * V + v]` for every position i (all rows are computed).
+  //! Preconditions (std::invalid_argument naming the value otherwise): `tokens` non-empty, every
+  //! id in [0, V), `out.size() == tokens.size() * V`.
+  void logits(std::span<const token_id> tokens, std::span<float> out);
+
+  //! Logits of `batch` sequences of equal length `tokens.size() / batch` (sequence b at
+  //! `tokens[b*L, (b+1)*L)`, rows at `out[(b*L + i) * V]`), bitwise equal to `logits` of each.
+  void batch_logits(std::span<const token_id> tokens, std::size_t batch, std::span<float> out);
+
+ private:
+  struct layer_weights {
+    std::vector<float> attn_norm, wq, bq, wk, bk, wv, bv, wo, ff_norm, w_gate, w_up, w_down;
+  };
+  void forward(std::span<const token_id> tokens, std::span<float> out);
+  void reserve(std::size_t length);
+
+  model_config config_;
+  int threads_ = 1;
+  std::vector<float> embed_, final_norm_, head_;  // head_ empty when tied to embed_
+  std::vector<layer_weights> layers_;
+  // Work buffers, grown to the longest sequence seen.
+  std::size_t capacity_ = 0;
+  std::vector<float> x_, a_, q_, k_, v_, o_, gate_, up_, scores_, rope_cos_, rope_sin_;
+  std::vector<float> inv_freq_;
+};
+
+static_assert(check_conditional_model<model>());
+static_assert(BatchedConditionalModel<model>);
+
+}  // namespace mdlm::cpu

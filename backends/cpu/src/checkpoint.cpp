@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+#include "mdlm/cpu/checkpoint.hpp"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "mdlm/detail/errors.hpp"
+
+namespace mdlm::cpu {
+
+namespace {
+
+using json = nlohmann::json;
+
+template <class... Parts>
+[[noreturn]] void fail(const std::filesystem::path& where, Parts&&... parts) {
+  throw checkpoint_error(mdlm::detail::concat(where.string(), ": ", std::forward<Parts>(parts)...));
+}
+
+std::string shape_string(const std::vector<std::uint64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// The index's weight_map as (tensor name -> shard file name), validated.
+std::map<std::string, std::string> read_weight_map(const std::filesystem::path& index_path, std::uint64_t* total_size) {
+  std::ifstream f(index_path, std::ios::binary);
+  if (!f) fail(index_path, "cannot open");
+  std::ostringstream os;
+  os << f.rdbuf();
+  json j;
+  try {
+    j = json::parse(os.str());
+  } catch (const json::exception& e) {
+    fail(index_path, "malformed JSON: ", e.what());
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j.at("weight_map").is_object())
+    fail(index_path, "missing weight_map object");
+  std::map<std::string, std::string> map;
+  for (auto it = j.at("weight_map").begin(); it != j.at("weight_map").end(); ++it) {
+    if (!it.value().is_string()) fail(index_path, "weight_map entry ", it.key(), " is not a file name");
+    const std::string file = it.value().get<std::string>();
+    if (file.empty() || file.find('/') != std::string::npos || file == "." || file == "..")
+      fail(index_path, "weight_map entry ", it.key(), " names an invalid shard file \"", file, "\"");
+    map.emplace(it.key(), file);
+  }
+  if (total_size != nullptr) {
+    *total_size = 0;
+    if (j.contains("metadata") && j.at("metadata").is_object() && j.at("metadata").contains("total_size") &&
+        j.at("metadata").at("total_size").is_number_unsigned())
+      *total_size = j.at("metadata").at("total_size").get<std::uint64_t>();
+  }
+  return map;
+}
+
+}  // namespace
+
+checkpoint checkpoint::open(const std::filesystem::path& dir, const checkpoint_options& options) {
+  checkpoint c;
+  c.dir_ = dir;
+  c.config_ = read_model_config(dir);
+  std::error_code ec;
+  const auto index_path = dir / "model.safetensors.index.json";
+  const auto single_path = dir / "model.safetensors";
+  std::map<std::string, std::string> weight_map;
+  const bool sharded = std::filesystem::exists(index_path, ec);
+  if (sharded) {
+    weight_map = read_weight_map(index_path, nullptr);
+    std::map<std::string, std::size_t> file_ids;
+    for (const auto& [name, file] : weight_map) {
+      if (file_ids.emplace(file, c.files_.size()).second) {
+        if (!std::filesystem::exists(dir / file, ec))
+          fail(dir / file, "missing shard file (the index maps tensor ", name, " to it)");
+        c.files_.emplace_back(dir / file);
+      }
+    }
+    for (const auto& [name, file] : weight_map) {
+      const std::size_t id = file_ids.at(file);
+      const tensor_info* t = c.files_[id].header().find(name);
+      if (t == nullptr) fail(dir / file, "no tensor ", name, " although ", index_path.filename().string(), " maps it here");
+      c.tensors_.emplace(name, entry{id, t});
+    }
+    for (std::size_t id = 0; id < c.files_.size(); ++id)
+      for (const auto& t : c.files_[id].header().tensors)
+        if (!weight_map.contains(t.name) && !options.allow_unexpected_tensors)
+          fail(c.files_[id].path(), "tensor ", t.name, " is not listed in ", index_path.filename().string());
+  } else {
+    if (!std::filesystem::exists(single_path, ec))
+      fail(dir, "missing weights: neither model.safetensors nor model.safetensors.index.json exists");
+    c.files_.emplace_back(single_path);
+    for (const auto& t : c.files_[0].header().tensors) c.tensors_.emplace(t.name, entry{0, &t});
+  }
+
+  const auto expected = expected_tensors(c.config_);
+  std::set<std::string, std::less<>> expected_names;
+  for (const auto& spec : expected) {
+    expected_names.insert(spec.name);
+    const auto it = c.tensors_.find(spec.name);
+    if (it == c.tensors_.end())
+      fail(sharded ? index_path : single_path, "missing tensor ", spec.name, " (", architecture_name(c.config_.arch),
+           " config.json implies shape ", shape_string(spec.shape), ")");
+    if (it->second.info->shape != spec.shape)
+      fail(c.files_[it->second.file].path(), "tensor ", spec.name, " has shape ", shape_string(it->second.info->shape),
+           " but config.json implies ", shape_string(spec.shape));
+  }
+  if (!options.allow_unexpected_tensors) {
+    for (const auto& [name, e] : c.tensors_)
+      if (!expected_names.contains(name))
+        fail(c.files_[e.file].path(), "unexpected tensor ", name, " (not implied by the ",
+             architecture_name(c.config_.arch), " config.json; allow_unexpected_tensors accepts it)");
+  }
+  return c;
+}
+
+std::vector<std::string> checkpoint::tensor_names() const {
+  std::vector<std::string> names;
+  names.reserve(tensors_.size());
+  for (const auto& kv : tensors_) names.push_back(kv.first);
+  return names;
+}
+
+const checkpoint::entry& checkpoint::find(std::string_view name) const {
+  const auto it = tensors_.find(name);
+  if (it == tensors_.end()) fail(dir_, "no tensor ", name);
+  return it->second;
+}
+
+const tensor_info& checkpoint::info(std::string_view name) const { return *find(name).info; }
+
+const std::filesystem::path& checkpoint::file_of(std::string_view name) const { return files_[find(name).file].path(); }
+
+void checkpoint::read_f32(std::string_view name, std::span<float> out) const {
+  const entry& e = find(name);
+  files_[e.file].read_f32(name, out);
+}
+
+index_report check_index_metadata(const std::filesystem::path& dir, std::size_t bytes_per_element) {
+  const model_config cfg = read_model_config(dir);
+  const auto index_path = dir / "model.safetensors.index.json";
+  std::error_code ec;
+  if (!std::filesystem::exists(index_path, ec)) fail(index_path, "missing file");
+  index_report r;
+  const auto weight_map = read_weight_map(index_path, &r.total_size);
+  std::set<std::string> shards;
+  for (const auto& kv : weight_map) shards.insert(kv.second);
+  r.shards = shards.size();
+  r.tensors = weight_map.size();
+  const auto expected = expected_tensors(cfg);
+  std::set<std::string, std::less<>> expected_names;
+  for (const auto& spec : expected) {
+    expected_names.insert(spec.name);
+    if (!weight_map.contains(spec.name))
+      fail(index_path, "missing tensor ", spec.name, " (config.json implies shape ", shape_string(spec.shape), ")");
+    std::uint64_t n = 1;
+    for (auto d : spec.shape) n *= d;
+    r.parameters += n;
+  }
+  for (const auto& kv : weight_map)
+    if (!expected_names.contains(kv.first)) fail(index_path, "unexpected tensor ", kv.first, " (not implied by config.json)");
+  if (r.total_size != r.parameters * bytes_per_element)
+    fail(index_path, "metadata.total_size = ", r.total_size, " bytes, but the shapes implied by config.json hold ",
+         r.parameters, " elements = ", r.parameters * bytes_per_element, " bytes at ", bytes_per_element, " bytes each");
+  return r;
+}
+
+}  // namespace mdlm::cpu

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: MIT
+#include "mdlm/cpu/model.hpp"
+
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+
+#include "mdlm/detail/errors.hpp"
+
+namespace mdlm::cpu {
+
+namespace {
+
+using row_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using const_map = Eigen::Map<const row_matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
+using mut_map = Eigen::Map<row_matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// Output features per parallel chunk of a linear layer. Fixed (never derived from the thread count)
+// so that every chunk's product, and hence every output bit, is the same for any number of threads.
+constexpr std::size_t chunk_features = 64;
+
+using index = Eigen::Index;
+
+// Y[:, 0:out] (row stride ldy) = X (rows x in, row stride ldx) * W^T (+ bias), or += when
+// `accumulate`. W is [out, in] row-major (PyTorch nn.Linear layout).
+void linear(const float* x, std::size_t rows, std::size_t in, std::size_t ldx, const std::vector<float>& w,
+            const float* bias, std::size_t out, float* y, std::size_t ldy, bool accumulate, int threads) {
+  const auto chunks = static_cast<std::ptrdiff_t>((out + chunk_features - 1) / chunk_features);
+  const const_map xm(x, static_cast<index>(rows), static_cast<index>(in), Eigen::OuterStride<>(static_cast<index>(ldx)));
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::ptrdiff_t c = 0; c < chunks; ++c) {
+    const std::size_t o0 = static_cast<std::size_t>(c) * chunk_features;
+    const std::size_t n = std::min(chunk_features, out - o0);
+    const const_map wm(w.data() + o0 * in, static_cast<index>(n), static_cast<index>(in),
+                       Eigen::OuterStride<>(static_cast<index>(in)));
+    mut_map ym(y + o0, static_cast<index>(rows), static_cast<index>(n), Eigen::OuterStride<>(static_cast<index>(ldy)));
+    if (accumulate) {
+      ym.noalias() += xm * wm.transpose();
+    } else {
+      ym.noalias() = xm * wm.transpose();
+    }
+    if (bias != nullptr) {
+      const Eigen::Map<const Eigen::RowVectorXf> bm(bias + o0, static_cast<index>(n));
+      ym.rowwise() += bm;
+    }
+  }
+}
+
+// out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w: normalise first, then multiply by the weight
+// (models.md section 2.8). The mean of squares is accumulated in double; it is then rounded to fp32
+// like PyTorch's fp32 mean.
+void rms_norm(const float* x, std::size_t rows, std::size_t d, const std::vector<float>& w, float eps, float* out,
+              int threads) {
+  const auto n = static_cast<std::ptrdiff_t>(rows);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::ptrdiff_t r = 0; r < n; ++r) {
+    const float* xr = x + static_cast<std::size_t>(r) * d;
+    float* yr = out + static_cast<std::size_t>(r) * d;
+    double ss = 0.0;
+    for (std::size_t i = 0; i < d; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    const auto var = static_cast<float>(ss / static_cast<double>(d));
+    const float inv = 1.0f / std::sqrt(var + eps);
+    for (std::size_t i = 0; i < d; ++i) yr[i] = xr[i] * inv * w[i];
+  }
+}
+
+}  // namespace
+
+model model::load(const std::filesystem::path& dir, const model_options& options) {
+  return model(checkpoint::open(dir, checkpoint_options{.allow_unexpected_tensors = options.allow_unexpected_tensors}),
+               options);
+}
+
+model::model(const checkpoint& ckpt, const model_options& options) : config_(ckpt.config()) {
+  set_threads(options.threads);
+  auto read = [&](const tensor_spec& spec, std::vector<float>& dst) {
+    std::uint64_t n = 1;
+    for (auto d : spec.shape) n *= d;
+    dst.resize(static_cast<std::size_t>(n));
+    ckpt.read_f32(spec.name, dst);
+  };
+  const auto specs = expected_tensors(config_);
+  // expected_tensors order: embedding, per layer (LLaDA 9 / Dream 12 tensors), final norm, head.
+  std::size_t s = 0;
+  read(specs[s++], embed_);
+  layers_.resize(config_.n_layers);
+  for (auto& l : layers_) {
+    if (config_.arch == architecture::llada) {
+      for (auto* dst : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ff_norm, &l.w_gate, &l.w_up, &l.w_down})
+        read(specs[s++], *dst);
+    } else {
+      for (auto* dst : {&l.attn_norm, &l.wq, &l.bq, &l.wk, &l.bk, &l.wv, &l.bv, &l.wo, &l.ff_norm, &l.w_gate, &l.w_up,
+                        &l.w_down})
+        read(specs[s++], *dst);
+    }
+  }
+  read(specs[s++], final_norm_);
+  if (!config_.tied_embeddings) read(specs[s++], head_);
+
+  // RoPE inverse frequencies in fp32, as PyTorch: 1 / theta^(arange(0, d, 2) / d).
+  const std::size_t half = config_.head_dim / 2;
+  inv_freq_.resize(half);
+  const auto theta = static_cast<float>(config_.rope_theta);
+  for (std::size_t i = 0; i < half; ++i)
+    inv_freq_[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(config_.head_dim));
+}
+
+void model::set_threads(int threads) {
+  mdlm::detail::require(threads >= 0, "threads = ", threads, " must be >= 0 (0 = OpenMP default)");
+  threads_ = threads == 0 ? std::max(1, omp_get_max_threads()) : threads;
+  scores_.clear();
+  capacity_ = 0;
+}
+
+void model::reserve(std::size_t length) {
+  if (length <= capacity_) return;
+  const auto& c = config_;
+  const std::size_t kv = c.n_kv_heads * c.head_dim;
+  x_.resize(length * c.d_model);
+  a_.resize(length * c.d_model);
+  q_.resize(length * c.d_model);
+  k_.resize(length * kv);
+  v_.resize(length * kv);
+  o_.resize(length * c.d_model);
+  gate_.resize(length * c.mlp_hidden);
+  up_.resize(length * c.mlp_hidden);
+  scores_.resize(static_cast<std::size_t>(threads_) * length * length);
+  rope_cos_.resize(length * c.head_dim);
+  rope_sin_.resize(length * c.head_dim);
+  const std::size_t half = c.head_dim / 2;
+  for (std::size_t p = 0; p < length; ++p) {
+    for (std::size_t i = 0; i < half; ++i) {
+      const float angle = static_cast<float>(p) * inv_freq_[i];  // fp32 outer product, as PyTorch
+      const float cs = std::cos(angle), sn = std::sin(angle);
+      rope_cos_[p * c.head_dim + i] = rope_cos_[p * c.head_dim + half + i] = cs;
+      rope_sin_[p * c.head_dim + i] = rope_sin_[p * c.head_dim + half + i] = sn;
+    }
+  }
+  capacity_ = length;
+}
+
+void model::logits(std::span<const token_id> tokens, std::span<float> out) {
+  mdlm::detail::require(!tokens.empty(), "tokens.size() = 0: a sequence needs at least one token");
+  mdlm::detail::require(out.size() == tokens.size() * config_.vocab_size, "out.size() = ", out.size(),
+                        " must equal tokens.size() * vocab_size = ", tokens.size(), " * ", config_.vocab_size);
+  forward(tokens, out);
+}
+
+void model::batch_logits(std::span<const token_id> tokens, std::size_t batch, std::span<float> out) {
+  mdlm::detail::require(batch > 0, "batch = 0 must be positive");
+  mdlm::detail::require(!tokens.empty() && tokens.size() % batch == 0, "tokens.size() = ", tokens.size(),
+                        " must be a positive multiple of batch = ", batch);
+  mdlm::detail::require(out.size() == tokens.size() * config_.vocab_size, "out.size() = ", out.size(),
+                        " must equal tokens.size() * vocab_size = ", tokens.size(), " * ", config_.vocab_size);
+  const std::size_t length = tokens.size() / batch;
+  for (std::size_t b = 0; b < batch; ++b)
+    forward(tokens.subspan(b * length, length), out.subspan(b * length * config_.vocab_size, length * config_.vocab_size));
+}
+
+void model::forward(std::span<const token_id> tokens, std::span<float> out) {
+  const auto& c = config_;
+  const std::size_t length = tokens.size(), d = c.d_model, hd = c.head_dim, half = hd / 2;
+  const std::size_t kv = c.n_kv_heads * hd, group = c.n_heads / c.n_kv_heads, vocab = c.vocab_size;
+  for (std::size_t i = 0; i < length; ++i)
+    mdlm::detail::require(tokens[i] >= 0 && static_cast<std::size_t>(tokens[i]) < vocab, "token id ", tokens[i],
+                          " at position ", i, " is outside the vocabulary [0, ", vocab, ")");
+  reserve(length);
+  // Our own chunks are the only parallelism: Eigen's internal GEMM threading would change its
+  // blocking (and so the rounding) with the thread count.
+  Eigen::setNbThreads(1);
+  const int t = threads_;
+  const auto eps = static_cast<float>(c.rms_norm_eps);
+
+  for (std::size_t i = 0; i < length; ++i)
+    std::copy_n(embed_.data() + static_cast<std::size_t>(tokens[i]) * d, d, x_.data() + i * d);
+
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  for (const auto& l : layers_) {
+    rms_norm(x_.data(), length, d, l.attn_norm, eps, a_.data(), t);
+    linear(a_.data(), length, d, d, l.wq, l.bq.empty() ? nullptr : l.bq.data(), d, q_.data(), d, false, t);
+    linear(a_.data(), length, d, d, l.wk, l.bk.empty() ? nullptr : l.bk.data(), kv, k_.data(), kv, false, t);
+    linear(a_.data(), length, d, d, l.wv, l.bv.empty() ? nullptr : l.bv.data(), kv, v_.data(), kv, false, t);
+
+    // Half-split RoPE on q and k: out[i] = x[i] cos - x[i+h] sin, out[i+h] = x[i+h] cos + x[i] sin.
+    const auto rows = static_cast<std::ptrdiff_t>(length);
+#pragma omp parallel for num_threads(t) schedule(static)
+    for (std::ptrdiff_t pr = 0; pr < rows; ++pr) {
+      const auto p = static_cast<std::size_t>(pr);
+      const float* cs = rope_cos_.data() + p * hd;
+      const float* sn = rope_sin_.data() + p * hd;
+      auto rotate = [&](float* head) {
+        for (std::size_t i = 0; i < half; ++i) {
+          const float x1 = head[i], x2 = head[i + half];
+          head[i] = x1 * cs[i] - x2 * sn[i];
+          head[i + half] = x2 * cs[i + half] + x1 * sn[i + half];
+        }
+      };
+      for (std::size_t h = 0; h < c.n_heads; ++h) rotate(q_.data() + p * d + h * hd);
+      for (std::size_t h = 0; h < c.n_kv_heads; ++h) rotate(k_.data() + p * kv + h * hd);
+    }
+
+    // Bidirectional attention, one head per iteration; each thread has its own score buffer.
+    const auto heads = static_cast<std::ptrdiff_t>(c.n_heads);
+#pragma omp parallel for num_threads(t) schedule(static)
+    for (std::ptrdiff_t hh = 0; hh < heads; ++hh) {
+      const auto h = static_cast<std::size_t>(hh);
+      const std::size_t g = h / group;  // repeat_interleave: query head h reads KV head h / group
+      const auto li = static_cast<index>(length);
+      float* sbuf = scores_.data() + static_cast<std::size_t>(omp_get_thread_num()) * length * length;
+      Eigen::Map<row_matrix> s(sbuf, li, li);
+      const const_map qh(q_.data() + h * hd, li, static_cast<index>(hd), Eigen::OuterStride<>(static_cast<index>(d)));
+      const const_map kh(k_.data() + g * hd, li, static_cast<index>(hd), Eigen::OuterStride<>(static_cast<index>(kv)));
+      const const_map vh(v_.data() + g * hd, li, static_cast<index>(hd), Eigen::OuterStride<>(static_cast<index>(kv)));
+      s.noalias() = qh * kh.transpose();
+      s *= scale;
+      for (index r = 0; r < li; ++r) {
+        auto row = s.row(r).array();
+        row = (row - row.maxCoeff()).exp();  // max-subtracted: every exponent <= 0
+        row /= row.sum();
+      }
+      mut_map oh(o_.data() + h * hd, li, static_cast<index>(hd), Eigen::OuterStride<>(static_cast<index>(d)));
+      oh.noalias() = s * vh;
+    }
+    linear(o_.data(), length, d, d, l.wo, nullptr, d, x_.data(), d, true, t);  // residual 1
+
+    rms_norm(x_.data(), length, d, l.ff_norm, eps, a_.data(), t);
+    linear(a_.data(), length, d, d, l.w_gate, nullptr, c.mlp_hidden, gate_.data(), c.mlp_hidden, false, t);
+    linear(a_.data(), length, d, d, l.w_up, nullptr, c.mlp_hidden, up_.data(), c.mlp_hidden, false, t);
+    const auto m_total = static_cast<std::ptrdiff_t>(length * c.mlp_hidden);
+#pragma omp parallel for num_threads(t) schedule(static)
+    for (std::ptrdiff_t i = 0; i < m_total; ++i) {
+      const float g = gate_[static_cast<std::size_t>(i)];
+      gate_[static_cast<std::size_t>(i)] = g / (1.0f + std::exp(-g)) * up_[static_cast<std::size_t>(i)];  // silu(g) * u
+    }
+    linear(gate_.data(), length, c.mlp_hidden, c.mlp_hidden, l.w_down, nullptr, d, x_.data(), d, true, t);  // residual 2
+  }
+
+  rms_norm(x_.data(), length, d, final_norm_, eps, a_.data(), t);
+  const float* hidden = a_.data();
+  if (c.shift_logits) {
+    // Dream: output row i is the raw row of hidden state i-1; row 0 keeps its own (models.md 3.9).
+    std::copy_n(a_.data(), d, o_.data());
+    std::copy_n(a_.data(), (length - 1) * d, o_.data() + d);
+    hidden = o_.data();
+  }
+  linear(hidden, length, d, d, head_.empty() ? embed_ : head_, nullptr, vocab, out.data(), vocab, false, t);
+}
+
+}  // namespace mdlm::cpu
