@@ -25,7 +25,7 @@ using index = Eigen::Index;
 
 // Y[:, 0:out] (row stride ldy) = X (rows x in, row stride ldx) * W^T (+ bias), or += when
 // `accumulate`. W is [out, in] row-major (PyTorch nn.Linear layout).
-void linear(const float* x, std::size_t rows, std::size_t in, std::size_t ldx, const std::vector<float>& w,
+void linear(const float* x, std::size_t rows, std::size_t in, std::size_t ldx, const detail::aligned_floats& w,
             const float* bias, std::size_t out, float* y, std::size_t ldy, bool accumulate, int threads) {
   const auto chunks = static_cast<std::ptrdiff_t>((out + chunk_features - 1) / chunk_features);
   const const_map xm(x, static_cast<index>(rows), static_cast<index>(in), Eigen::OuterStride<>(static_cast<index>(ldx)));
@@ -51,7 +51,7 @@ void linear(const float* x, std::size_t rows, std::size_t in, std::size_t ldx, c
 // out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w: normalise first, then multiply by the weight
 // (models.md section 2.8). The mean of squares is accumulated in double; it is then rounded to fp32
 // like PyTorch's fp32 mean.
-void rms_norm(const float* x, std::size_t rows, std::size_t d, const std::vector<float>& w, float eps, float* out,
+void rms_norm(const float* x, std::size_t rows, std::size_t d, const detail::aligned_floats& w, float eps, float* out,
               int threads) {
   const auto n = static_cast<std::ptrdiff_t>(rows);
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -75,7 +75,7 @@ model model::load(const std::filesystem::path& dir, const model_options& options
 
 model::model(const checkpoint& ckpt, const model_options& options) : config_(ckpt.config()) {
   set_threads(options.threads);
-  auto read = [&](const tensor_spec& spec, std::vector<float>& dst) {
+  auto read = [&](const tensor_spec& spec, buffer& dst) {
     std::uint64_t n = 1;
     for (auto d : spec.shape) n *= d;
     dst.resize(static_cast<std::size_t>(n));
@@ -126,7 +126,8 @@ void model::reserve(std::size_t length) {
   o_.resize(length * c.d_model);
   gate_.resize(length * c.mlp_hidden);
   up_.resize(length * c.mlp_hidden);
-  scores_.resize(static_cast<std::size_t>(threads_) * length * length);
+  scores_stride_ = (length * length + 15) / 16 * 16;
+  scores_.resize(static_cast<std::size_t>(threads_) * scores_stride_);
   rope_cos_.resize(length * c.head_dim);
   rope_sin_.resize(length * c.head_dim);
   const std::size_t half = c.head_dim / 2;
@@ -208,7 +209,7 @@ void model::forward(std::span<const token_id> tokens, std::span<float> out) {
       const auto h = static_cast<std::size_t>(hh);
       const std::size_t g = h / group;  // repeat_interleave: query head h reads KV head h / group
       const auto li = static_cast<index>(length);
-      float* sbuf = scores_.data() + static_cast<std::size_t>(omp_get_thread_num()) * length * length;
+      float* sbuf = scores_.data() + static_cast<std::size_t>(omp_get_thread_num()) * scores_stride_;
       Eigen::Map<row_matrix> s(sbuf, li, li);
       const const_map qh(q_.data() + h * hd, li, static_cast<index>(hd), Eigen::OuterStride<>(static_cast<index>(d)));
       const const_map kh(k_.data() + g * hd, li, static_cast<index>(hd), Eigen::OuterStride<>(static_cast<index>(kv)));

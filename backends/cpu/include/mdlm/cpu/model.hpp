@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <new>
 #include <span>
 #include <vector>
 
@@ -39,6 +40,28 @@
 #include "mdlm/types.hpp"
 
 namespace mdlm::cpu {
+
+namespace detail {
+//! Allocator with 64-byte alignment. The work buffers use it so that the alignment of every row,
+//! which decides where Eigen's vectorised loops peel scalar iterations (scalar and vector exp differ
+//! in the last bits), is the same in every run, for every thread and every batch element.
+template <class T>
+struct aligned64_allocator {
+  using value_type = T;
+  static constexpr std::align_val_t alignment{64};
+  aligned64_allocator() noexcept = default;
+  template <class U>
+  aligned64_allocator(const aligned64_allocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+  [[nodiscard]] T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), alignment)); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, alignment); }
+  template <class U>
+  bool operator==(const aligned64_allocator<U>&) const noexcept {
+    return true;
+  }
+};
+//! A float buffer whose first element is 64-byte aligned.
+using aligned_floats = std::vector<float, aligned64_allocator<float>>;
+}  // namespace detail
 
 //! Options of `model`.
 struct model_options {
@@ -74,19 +97,21 @@ class model {
   void batch_logits(std::span<const token_id> tokens, std::size_t batch, std::span<float> out);
 
  private:
+  using buffer = detail::aligned_floats;
   struct layer_weights {
-    std::vector<float> attn_norm, wq, bq, wk, bk, wv, bv, wo, ff_norm, w_gate, w_up, w_down;
+    buffer attn_norm, wq, bq, wk, bk, wv, bv, wo, ff_norm, w_gate, w_up, w_down;
   };
   void forward(std::span<const token_id> tokens, std::span<float> out);
   void reserve(std::size_t length);
 
   model_config config_;
   int threads_ = 1;
-  std::vector<float> embed_, final_norm_, head_;  // head_ empty when tied to embed_
+  buffer embed_, final_norm_, head_;  // head_ empty when tied to embed_
   std::vector<layer_weights> layers_;
   // Work buffers, grown to the longest sequence seen.
   std::size_t capacity_ = 0;
-  std::vector<float> x_, a_, q_, k_, v_, o_, gate_, up_, scores_, rope_cos_, rope_sin_;
+  std::size_t scores_stride_ = 0;  // floats per thread's score buffer, a multiple of 16 (64 bytes)
+  buffer x_, a_, q_, k_, v_, o_, gate_, up_, scores_, rope_cos_, rope_sin_;
   std::vector<float> inv_freq_;
 };
 
