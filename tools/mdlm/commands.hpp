@@ -11,5 +11,6 @@ void register_demo(CLI::App& app);
 #if MDLM_TOOL_HAVE_CPU
 void register_make_checkpoint(CLI::App& app);  // cmd_make_checkpoint.cpp (needs mdlm::cpu)
 void register_info(CLI::App& app);             // cmd_info.cpp (needs mdlm::cpu)
+void register_generate(CLI::App& app);         // cmd_generate.cpp (needs mdlm::cpu)
 #endif
 }  // namespace mdlm::tool

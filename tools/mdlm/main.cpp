@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
 #if MDLM_TOOL_HAVE_CPU
   mdlm::tool::register_make_checkpoint(app);
   mdlm::tool::register_info(app);
+  mdlm::tool::register_generate(app);
 #endif
   try {
     app.parse(argc, argv);
