@@ -38,6 +38,8 @@
 #include "mdlm/canvas.hpp"
 #include "mdlm/concepts.hpp"
 #include "mdlm/detail/errors.hpp"
+#include "mdlm/kernels/batched_stats.hpp"
+#include "mdlm/kernels/thread_pool.hpp"
 #include "mdlm/logit_stats.hpp"
 #include "mdlm/observer.hpp"
 #include "mdlm/policy.hpp"
@@ -46,6 +48,22 @@
 
 namespace mdlm {
 
+//! How `decode` computes the per-position statistics and token choice of a step.
+enum class stats_path {
+  //! The one-pass SIMD kernels of kernels/batched_stats.hpp (the default): statistics, greedy or
+  //! Gumbel-max token and the tempered quantities in one read of each masked row, rows spread over
+  //! `decode_options::pool`. Top-k / top-p filters take the kernels' statistics and then the slower
+  //! sorting path of token_choice.hpp. Tokens equal the reference path's exactly; the statistics
+  //! agree with it to ~1e-6 relative (tests/kernels). Rows narrower than
+  //! `detail::kernels_min_vocab` entries (exact reference models, toy models) take the reference
+  //! path: a vector pass has nothing to gain there, and such decodes then equal the reference bit
+  //! for bit, ties between equal confidences included.
+  kernels,
+  //! `compute_logit_stats` + `choose_token` per row in double precision, one row after another: the
+  //! reference the kernels are tested against.
+  scalar_reference,
+};
+
 //! Options of a decode run. `Policy` is any `unmasking_policy` (policies/*.hpp).
 template <class Policy>
 struct decode_options {
@@ -53,6 +71,10 @@ struct decode_options {
   token_choice choice{};         //!< which token to write (default greedy)
   std::size_t block_length = 0;  //!< semi-autoregressive block length; 0 = the whole region
   std::size_t steps = 0;         //!< model calls for scheduled policies; 0 = adaptive
+  stats_path path = stats_path::kernels;  //!< statistics / token-choice implementation (default kernels)
+  //! Threads for the statistics kernels (kernels/thread_pool.hpp), owned by the caller; nullptr
+  //! (default) = the calling thread. Results do not depend on it.
+  thread_pool* pool = nullptr;
 };
 
 //! How a decode run ended.
@@ -81,6 +103,9 @@ struct decode_result {
 };
 
 namespace detail {
+
+//! Narrowest logit row for which `stats_path::kernels` calls the vector kernels (see stats_path).
+inline constexpr std::size_t kernels_min_vocab = 128;
 
 template <class Policy>
 struct policy_state {
@@ -145,6 +170,8 @@ class decode_session {
                                                         block_length_, opt.steps, mask}));
     }
     candidates_.reserve(block_length_);
+    rows_.reserve(block_length_);
+    choices_.reserve(block_length_);
     sel_.reserve(c.tokens.size());
     scratch_.reserve(vocab);
     done_ = masked_total_ == 0;
@@ -162,13 +189,17 @@ class decode_session {
     auto& tok = result_.tokens;
     // Statistics and token choice for every masked position of the block.
     candidates_.clear();
-    for (std::size_t p = block_begin_; p < block_end_; ++p) {
-      if (tok[p] != mask_) continue;
-      const auto row = logits.subspan(p * vocab_, vocab_);
-      const logit_stats s = compute_logit_stats(row);
-      if (!s.valid) return fail_invalid(step, p);
-      candidates_.push_back(choose_token(row, s, opt_.choice, rng_, sequence_, static_cast<std::uint32_t>(step), p,
-                                         scratch_));
+    if (opt_.path == stats_path::scalar_reference || vocab_ < kernels_min_vocab) {
+      for (std::size_t p = block_begin_; p < block_end_; ++p) {
+        if (tok[p] != mask_) continue;
+        const auto row = logits.subspan(p * vocab_, vocab_);
+        const logit_stats s = compute_logit_stats(row);
+        if (!s.valid) return fail_invalid(step, p);
+        candidates_.push_back(choose_token(row, s, opt_.choice, rng_, sequence_, static_cast<std::uint32_t>(step),
+                                           p, scratch_));
+      }
+    } else if (!kernel_choices(logits, step)) {
+      return;
     }
     step_event ev{step, result_.nfe, block_, block_begin_, block_end_, region_begin_, region_end_, batch_index_,
                   sequence_, mask_, tok, logits, vocab_, candidates_, {}, {}};
@@ -263,6 +294,39 @@ class decode_session {
     return n;
   }
 
+  //! The kernels path of `step`: one batched call over the block's masked rows (row index =
+  //! canvas position, which keys the Gumbel noise exactly as choose_token does). Returns false after
+  //! reporting the first invalid row.
+  bool kernel_choices(std::span<const float> logits, std::size_t step) {
+    const auto& tok = result_.tokens;
+    rows_.clear();
+    for (std::size_t p = block_begin_; p < block_end_; ++p)
+      if (tok[p] == mask_) rows_.push_back(p);
+    choices_.resize(rows_.size());  // within the reserved capacity: no allocation
+    const bool filtered = (opt_.choice.top_p && *opt_.choice.top_p < 1.0) || opt_.choice.top_k.has_value();
+    const row_choice_options ko{.temperature = filtered ? 0.0 : opt_.choice.temperature,
+                                .rng = rng_,
+                                .sequence = sequence_,
+                                .step = static_cast<std::uint32_t>(step)};
+    choose_rows(logits, vocab_, std::span<const std::size_t>(rows_), std::span<row_choice>(choices_), ko, opt_.pool);
+    for (std::size_t i = 0; i < rows_.size(); ++i) {
+      const std::size_t p = rows_[i];
+      const row_choice& c = choices_[i];
+      if (!c.stats.valid) {
+        fail_invalid(step, p);
+        return false;
+      }
+      if (filtered) {
+        // Top-k / top-p: the documented slower path (a sort of the row) with the kernels' statistics.
+        candidates_.push_back(choose_token(logits.subspan(p * vocab_, vocab_), c.stats, opt_.choice, rng_, sequence_,
+                                           static_cast<std::uint32_t>(step), p, scratch_));
+      } else {
+        candidates_.push_back(to_position_info(c, p));
+      }
+    }
+    return true;
+  }
+
   void fail_invalid(std::size_t step, std::size_t pos) {
     result_.error_step = step;
     result_.error_position = pos;
@@ -286,6 +350,8 @@ class decode_session {
   std::vector<char> initially_masked_;
   std::optional<typename policy_state<Policy>::type> state_;
   std::vector<position_info> candidates_;
+  std::vector<std::size_t> rows_;        // kernels path: masked positions of the block
+  std::vector<row_choice> choices_;      // kernels path: their statistics and tokens
   selection sel_;
   choice_scratch scratch_;
   std::size_t region_begin_ = 0, region_end_ = 0, block_length_ = 0, blocks_ = 0, steps_per_block_ = 0;

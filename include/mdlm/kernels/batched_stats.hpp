@@ -46,6 +46,7 @@
 #include "mdlm/kernels/thread_pool.hpp"
 #include "mdlm/logit_stats.hpp"
 #include "mdlm/rng.hpp"
+#include "mdlm/token_choice.hpp"
 
 namespace mdlm {
 
@@ -148,6 +149,23 @@ void batched_logit_stats(std::span<const T> logits, std::size_t vocab, std::span
   detail::row_job job = detail::make_job(logits, vocab, rows, options);
   job.stats_out = out.data();
   detail::run_rows(detail::rows_function<T>(resolve_isa(isa)), job, rows.size(), pool);
+}
+
+//! The `position_info` (token_choice.hpp) that the unmasking policies consume, from a valid row's
+//! kernel result at canvas position `position`: the same fields `choose_token` fills for a choice
+//! without top-k / top-p.
+[[nodiscard]] inline position_info to_position_info(const row_choice& c, std::size_t position) noexcept {
+  position_info info;
+  info.position = position;
+  info.token = c.token;
+  info.prob = c.prob;
+  info.tempered_prob = c.tempered_prob;
+  info.entropy = c.stats.entropy;
+  info.tempered_entropy = c.tempered_entropy;
+  info.margin = c.stats.margin();
+  info.tempered_margin = c.tempered_margin;
+  info.stats = c.stats;
+  return info;
 }
 
 //! One row: `choose_rows` for a single row at canvas position `position`.
