@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+// Each unmasking policy's `select` among L candidates (L = 256, 1024, 4096), the candidates'
+// statistics already computed: the cost a policy adds to a decode step. Candidates carry random
+// confidences, entropies and margins (fixed seed). Fixed-count policies use LLaDA's block schedule
+// with 64 steps per block (k = L / 64 per step). KLASS also computes a KL divergence over every
+// masked row (its definition), here with V = 32 so that the figure is mostly its selection.
+#include <benchmark/benchmark.h>
+
+#include <cstddef>
+#include <limits>
+#include <span>
+#include <vector>
+
+#include "mdlm/policies/eb_sampler.hpp"
+#include "mdlm/policies/fast_dllm.hpp"
+#include "mdlm/policies/fixed_count.hpp"
+#include "mdlm/policies/klass.hpp"
+#include "mdlm/policies/med.hpp"
+#include "mdlm/policy.hpp"
+#include "support.hpp"
+
+namespace {
+
+constexpr std::size_t klass_vocab = 32;
+
+struct setup {
+  std::vector<mdlm::position_info> cand;
+  std::vector<mdlm::token_id> tokens;
+  std::vector<float> logits;
+  mdlm::step_context ctx;
+  mdlm::selection sel;
+
+  explicit setup(std::size_t l) : cand(l), tokens(l, 0), logits(l * klass_vocab) {
+    std::vector<float> u(4 * l);
+    mdlm::bench::fill_logits(u.data(), u.size(), 77);
+    for (std::size_t i = 0; i < l; ++i) {
+      auto& c = cand[i];
+      c.position = i;
+      c.token = static_cast<mdlm::token_id>(i % 1000);
+      c.prob = 1.0 / (1.0 + std::exp(-static_cast<double>(u[4 * i])));
+      c.tempered_prob = c.prob;
+      c.entropy = std::fabs(static_cast<double>(u[4 * i + 1])) * 0.3;
+      c.tempered_entropy = c.entropy;
+      c.margin = c.prob * 0.5;
+      c.tempered_margin = c.margin;
+      c.stats.valid = true;
+      c.stats.top1_logprob = std::log(c.prob);
+      c.stats.top2_logprob = std::log(c.prob * 0.5);
+      c.stats.entropy = c.entropy;
+    }
+    mdlm::bench::fill_logits(logits.data(), logits.size(), 78);
+    std::fill(tokens.begin(), tokens.end(), static_cast<mdlm::token_id>(klass_vocab - 1));  // all masked
+    ctx.step = 3;
+    ctx.step_in_block = 3;
+    ctx.steps_per_block = 64;
+    ctx.total_steps = 64;
+    ctx.block_begin = 0;
+    ctx.block_end = l;
+    ctx.block_masked_at_start = l;
+    ctx.masked_total = l;
+    ctx.rng = mdlm::counter_rng{5};
+    ctx.tokens = tokens;
+    ctx.logits = logits;
+    ctx.vocab = klass_vocab;
+    ctx.mask = static_cast<mdlm::token_id>(klass_vocab - 1);
+    sel.reserve(l);
+  }
+};
+
+template <class Policy>
+void run_policy(benchmark::State& state, const Policy& policy) {
+  const auto l = static_cast<std::size_t>(state.range(0));
+  setup s(l);
+  const std::span<const mdlm::position_info> cand(s.cand);
+  if constexpr (mdlm::stateful_policy<Policy>) {
+    auto st = policy.make_state(mdlm::decode_setup{l, klass_vocab, 0, l, l, 0, s.ctx.mask});
+    for (auto _ : state) {
+      s.sel.clear();
+      policy.select(s.ctx, cand, st, s.sel);
+      benchmark::DoNotOptimize(s.sel.unmask.data());
+    }
+  } else {
+    for (auto _ : state) {
+      s.sel.clear();
+      policy.select(s.ctx, cand, s.sel);
+      benchmark::DoNotOptimize(s.sel.unmask.data());
+    }
+  }
+  state.counters["selected"] = static_cast<double>(s.sel.unmask.size());
+}
+
+void sizes(benchmark::internal::Benchmark* b) {
+  b->ArgName("L")->Arg(256)->Arg(1024)->Arg(4096)->Unit(benchmark::kMicrosecond);
+}
+
+void llada_confidence(benchmark::State& s) { run_policy(s, mdlm::fixed_count{}); }
+void dream_entropy(benchmark::State& s) {
+  run_policy(s, mdlm::fixed_count{.score = mdlm::score_kind::neg_entropy,
+                                  .schedule = mdlm::count_schedule::per_step, .per_step = 16});
+}
+void dream_margin_alg_temp(benchmark::State& s) {
+  run_policy(s, mdlm::fixed_count{.score = mdlm::score_kind::margin, .schedule = mdlm::count_schedule::per_step,
+                                  .per_step = 16, .alg_temp = 0.5});
+}
+void llada_random(benchmark::State& s) { run_policy(s, mdlm::fixed_count{.score = mdlm::score_kind::random}); }
+void dream_origin(benchmark::State& s) { run_policy(s, mdlm::dream_origin{}); }
+void med(benchmark::State& s) { run_policy(s, mdlm::med{}); }
+void eb_sampler(benchmark::State& s) { run_policy(s, mdlm::eb_sampler{.gamma = 1.0}); }
+void fast_dllm_threshold(benchmark::State& s) { run_policy(s, mdlm::fast_dllm_threshold{}); }
+void fast_dllm_factor(benchmark::State& s) { run_policy(s, mdlm::fast_dllm_factor{}); }
+void klass_v32(benchmark::State& s) { run_policy(s, mdlm::klass{}); }
+
+}  // namespace
+
+BENCHMARK(llada_confidence)->Name("selection/llada_confidence")->Apply(sizes);
+BENCHMARK(llada_random)->Name("selection/llada_random")->Apply(sizes);
+BENCHMARK(dream_entropy)->Name("selection/dream_entropy")->Apply(sizes);
+BENCHMARK(dream_margin_alg_temp)->Name("selection/dream_margin_alg_temp")->Apply(sizes);
+BENCHMARK(dream_origin)->Name("selection/dream_origin")->Apply(sizes);
+BENCHMARK(med)->Name("selection/med")->Apply(sizes);
+BENCHMARK(eb_sampler)->Name("selection/eb_sampler")->Apply(sizes);
+BENCHMARK(fast_dllm_threshold)->Name("selection/fast_dllm_threshold")->Apply(sizes);
+BENCHMARK(fast_dllm_factor)->Name("selection/fast_dllm_factor")->Apply(sizes);
+BENCHMARK(klass_v32)->Name("selection/klass_v32")->Apply(sizes);
