@@ -185,6 +185,19 @@ TEST_CASE("mdlm generate: every policy name runs to completion; table and JSON o
                                    .out);
     CHECK(j.at("nfe") == 6);
   }
+  SECTION("a progress bar on stderr when it is a terminal (util-linux `script` provides one)") {
+    if (std::system("command -v script >/dev/null 2>&1") == 0) {
+      const auto out = scratch / "tty.txt";
+      const std::string cmd = "script -qec \"OMP_NUM_THREADS=1 '" + std::string(MDLM_TOOL_PATH) +
+                              "' generate --json --model '" + (scratch / "llada").string() +
+                              "' --prompt-ids 1,2 --gen-length 4 --steps 4\" /dev/null >'" + out.string() +
+                              "' 2>&1 </dev/null";
+      CHECK(std::system(cmd.c_str()) == 0);
+      CHECK_THAT(mdlm::test::read_file(out), Contains("\r[") && Contains("] 4/4 tokens, 4 model calls"));
+    } else {
+      WARN("`script` not found: progress bar not checked");
+    }
+  }
   std::filesystem::remove_all(scratch);
 }
 
