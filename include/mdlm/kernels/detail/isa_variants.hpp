@@ -20,6 +20,11 @@
 #include "mdlm/kernels/half.hpp"
 #include "mdlm/kernels/simd.hpp"
 
+#if MDLM_KERNELS_X86
+// The compiler's own x86 intrinsics header (not a library): one pmuludq for Philox (row_kernel.hpp).
+#include <immintrin.h>
+#endif
+
 #if MDLM_KERNELS_VECTOR
 
 #if defined(__GNUC__) && !defined(__clang__)
