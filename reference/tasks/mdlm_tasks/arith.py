@@ -18,8 +18,9 @@ question text is in the test split, so the two are disjoint by construction (and
 Checker (``grade``): the answer is graded separately from the reasoning. ``extract_answer`` reads
 the integer after the last ``The answer is`` when the text contains it, else the last integer of the
 text; ``grade_steps`` checks every non-empty reasoning line for the form ``a op b = c`` and for exact
-arithmetic. The C++ checker (reference/tasks/include/mdlm/tasks/checker.hpp) implements the same
-rules; tests/tasks checks that both agree on the committed test split.
+arithmetic. The C++ checker (reference/include/mdlm/reference/tasks/checker.hpp) implements the same
+rules; tests/reference/test_tasks_checker.cpp checks that both agree on the committed test split
+(data/task_expectations.jsonl, written by make_expectations.py).
 """
 
 import json

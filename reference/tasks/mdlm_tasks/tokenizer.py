@@ -16,7 +16,7 @@ Encoding: from the current position, take the longest non-special token string t
 with; repeat. Every printable ASCII character and newline is a token, so every such text encodes;
 any other character is an error. Decoding concatenates the token strings (special tokens are
 dropped by default). ``decode(encode(s)) == s`` for every encodable ``s``. The C++ tokenizer
-(reference/tasks/include/mdlm/tasks/tokenizer.hpp) implements the same rules.
+(reference/include/mdlm/reference/tasks/tokenizer.hpp) implements the same rules.
 """
 
 import json
