@@ -291,4 +291,48 @@ TEST_CASE("mdlm generate: bad input exits with code 2 and a one-line message", "
   }
   std::filesystem::remove_all(scratch);
 }
+
+TEST_CASE("mdlm make-checkpoint and mdlm info", "[tool]") {
+  const auto scratch = mdlm::test::scratch_dir("info");
+  const auto dir = scratch / "dream";
+  auto r = run_tool(scratch, "make-checkpoint --arch dream --layers 3 --d-model 48 --heads 4 --kv-heads 2 --mlp 80 "
+                             "--vocab 200 --seed 4 --out '" + dir.string() + "'");
+  INFO("stderr: " << r.err);
+  REQUIRE(r.rc == 0);
+  CHECK_THAT(r.out, Contains("wrote dream checkpoint") && Contains("mask id 180"));
+  // The tool writes exactly what the library generator writes.
+  tiny_checkpoint_spec spec;
+  spec.arch = architecture::dream;
+  spec.layers = 3;
+  spec.d_model = 48;
+  spec.heads = 4;
+  spec.kv_heads = 2;
+  spec.mlp = 80;
+  spec.vocab = 200;
+  spec.seed = 4;
+  write_tiny_checkpoint(spec, scratch / "library");
+  CHECK(mdlm::test::read_file(dir / "model.safetensors") == mdlm::test::read_file(scratch / "library" / "model.safetensors"));
+
+  r = run_tool(scratch, "info --model '" + dir.string() + "'");
+  REQUIRE(r.rc == 0);
+  CHECK_THAT(r.out, Contains("architecture:      dream") && Contains("layers:            3") &&
+                        Contains("heads / kv heads:  4 / 2 (head_dim 12)") && Contains("vocabulary rows:   200") &&
+                        Contains("logit shift:       yes") && Contains("mask / eos / pad / bos: 180 / 179 / 179 / 179") &&
+                        Contains("validated"));
+
+  const auto bad = [&](const std::string& args, const std::string& message) {
+    INFO("mdlm " << args);
+    const auto b = run_tool(scratch, args);
+    CHECK(b.rc == 2);
+    CHECK(count_lines(b.err) == 1);
+    CHECK_THAT(b.err, StartsWith("mdlm: ") && Contains(message));
+  };
+  bad("info --model '" + (scratch / "nowhere").string() + "'", "nowhere");
+  bad("make-checkpoint --arch llada --d-model 64 --heads 3 --out '" + (scratch / "x").string() + "'", "heads");
+  std::filesystem::remove(dir / "model.safetensors");
+  r = run_tool(scratch, "info --model '" + dir.string() + "'");  // config only: reported, not an error
+  CHECK(r.rc == 0);
+  CHECK_THAT(r.out, Contains("architecture:      dream") && Contains("absent (no model.safetensors or index)"));
+  std::filesystem::remove_all(scratch);
+}
 #endif
