@@ -15,6 +15,11 @@ int main(int argc, char** argv) {
   mdlm::tool::register_info(app);
   mdlm::tool::register_generate(app);
 #endif
+#if MDLM_TOOL_HAVE_TASKS
+  mdlm::tool::register_eval(app);
+  mdlm::tool::register_posterior(app);
+  mdlm::tool::register_score(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
