@@ -149,8 +149,13 @@ def main():
         for n in sorted(k for k in r if k.startswith(prefix)):
             v = n[len(prefix):]
             rows.append((n, label.format(v), opt.format(v)))
-    md += eval_table(r, [("t1_entropy_k1", "entropy, k = 1", "--policy entropy")] + rows,
-                     "Table 6 / figure 4: MED vs EB-Sampler vs Fast-dLLM")
+    md += eval_table(r, [("t1_entropy_k1", "entropy, k = 1", "--policy entropy"),
+                         ("t1_entropy_k2", "entropy, k = 2", "--policy entropy --k 2")] + rows,
+                     "Table 6 / figure 4: MED vs EB-Sampler vs Fast-dLLM",
+                     (("KL bound vs one-token (nats)", lambda s: num(s.get("mean_kl_bound"), 3)),))
+    md += ["KL bound: per problem, the sum over steps of sum_i H_i - max_i H_i over the positions unmasked together",
+           "(EB-Sampler's bound, include/mdlm/bounds.hpp) -- an upper bound on the KL each parallel step loses against",
+           "unmasking those positions one at a time, estimated on the model's own conditionals; 0 for one-token decoding.", ""]
     if any(k.startswith("f4_") for k in r):
         frontier_plot(r, os.path.join(args.img, "frontier.png"))
         md += [f"![accuracy vs NFE]({rel}/frontier.png)", ""]

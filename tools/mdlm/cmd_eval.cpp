@@ -10,6 +10,8 @@
 //
 // Output: one JSON line on stdout with the summary; --records FILE writes one JSON line per problem
 // (response text, graded answer and steps, NFE, exit, table-8 analytics, reasoning-span ids).
+// kl_bound: per problem, the sum over steps of EB-Sampler's bound on the KL that parallel unmasking
+// loses against one-token decoding (see kl_bound_observer); the paper's table 6 reports such a KL.
 // Definitions: NFE = model calls of the decode (an early exit's filling call included, nothing else);
 // wall time = time of the batched decode calls divided over the batch's problems; tokens/s =
 // generation-region positions (gen_length per problem, whether decoded or skipped by an exit) per
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "mdlm/bounds.hpp"
 #include "mdlm/decode.hpp"
 #include "mdlm/infilling/analytics.hpp"
 #include "mdlm/infilling/early_exit.hpp"
@@ -55,6 +58,22 @@ struct outcome {
   bool exited = false;
   std::size_t exit_step = 0;
   std::vector<double> h_ub;
+  double kl_bound = 0.0;
+};
+
+// Sums, over the steps of each canvas, EB-Sampler's bound sum_i H_i - max_i H_i over the positions the
+// policy unmasked at that step (bounds.hpp, `parallel_decoding_error_bound`): an upper bound on the KL
+// between the step's product of marginals and the model's joint over those positions, i.e. on what
+// the step loses against decoding them one at a time. 0 for one-token decoding.
+struct kl_bound_observer {
+  std::vector<double> total;
+  std::vector<double> entropies;
+  void on_step(step_event& e) {
+    if (e.batch_index >= total.size()) total.resize(e.batch_index + 1, 0.0);
+    entropies.clear();
+    for (const std::size_t i : e.unmasked) entropies.push_back(e.candidates[i].entropy);
+    total[e.batch_index] += parallel_decoding_error_bound(entropies);
+  }
 };
 
 template <class Options>
@@ -66,9 +85,11 @@ std::vector<outcome> decode_group(cpu::model& m, const std::vector<reasoning_tem
   const counter_rng rng{o.policy.seed};
   std::vector<outcome> out(idx.size());
   const reasoning_template& first = templates[idx.front()];
+  kl_bound_observer kl;
+  kl.total.assign(idx.size(), 0.0);
   if (o.early_exit_gamma) {
     early_exit ex(first, *o.early_exit_gamma);
-    auto results = decode_batch(m, std::span<const canvas>(canvases), opt, rng, ex);
+    auto results = decode_batch(m, std::span<const canvas>(canvases), opt, rng, kl, ex);
     for (std::size_t b = 0; b < idx.size(); ++b) {
       out[b].result = std::move(results[b]);
       const auto& r = ex.result(b);
@@ -81,7 +102,7 @@ std::vector<outcome> decode_group(cpu::model& m, const std::vector<reasoning_tem
     // (the NFE of one-token decoding).
     const std::size_t budget = o.policy.steps > 0 ? o.policy.steps : first.canvas.region_length();
     prophet_exit ex(first, budget);
-    auto results = decode_batch(m, std::span<const canvas>(canvases), opt, rng, ex);
+    auto results = decode_batch(m, std::span<const canvas>(canvases), opt, rng, kl, ex);
     for (std::size_t b = 0; b < idx.size(); ++b) {
       out[b].result = std::move(results[b]);
       const auto& r = ex.result(b);
@@ -89,9 +110,10 @@ std::vector<outcome> decode_group(cpu::model& m, const std::vector<reasoning_tem
       out[b].exit_step = r.exit_step;
     }
   } else {
-    auto results = decode_batch(m, std::span<const canvas>(canvases), opt, rng);
+    auto results = decode_batch(m, std::span<const canvas>(canvases), opt, rng, kl);
     for (std::size_t b = 0; b < idx.size(); ++b) out[b].result = std::move(results[b]);
   }
+  for (std::size_t b = 0; b < idx.size(); ++b) out[b].kl_bound = kl.total[b];
   return out;
 }
 
@@ -136,7 +158,7 @@ void run_eval(const eval_options& o) {
   const std::size_t n = data.problems.size();
   std::size_t correct = 0, steps_ok = 0, nfe_sum = 0, exits = 0, invalid = 0, done = 0;
   std::size_t analytics_unmasks = 0, analytics_leftmost = 0, non_eos = 0, answer_step_n = 0;
-  double distance_sum = 0.0, answer_step_sum = 0.0, wall = 0.0;
+  double distance_sum = 0.0, answer_step_sum = 0.0, wall = 0.0, kl_sum = 0.0;
   std::string first_error;
   harness::progress bar("eval", n);
   for (const auto& idx : batches) {
@@ -163,6 +185,7 @@ void run_eval(const eval_options& o) {
       correct += v.answer_correct ? 1U : 0U;
       steps_ok += v.all_steps_correct ? 1U : 0U;
       nfe_sum += r.nfe;
+      kl_sum += outs[b].kl_bound;
       exits += outs[b].exited ? 1U : 0U;
       analytics_unmasks += a.unmasks;
       analytics_leftmost += a.leftmost_unmasks;
@@ -182,6 +205,7 @@ void run_eval(const eval_options& o) {
         j["n_correct_steps"] = v.n_correct_steps;
         j["all_steps_correct"] = v.all_steps_correct;
         j["nfe"] = r.nfe;
+        j["kl_bound"] = outs[b].kl_bound;
         j["status"] = status_name(r.status);
         j["exited"] = outs[b].exited;
         if (outs[b].exited) j["exit_step"] = outs[b].exit_step;
@@ -225,6 +249,7 @@ void run_eval(const eval_options& o) {
   s["all_steps_correct"] = static_cast<double>(steps_ok) / dn;
   s["mean_nfe"] = static_cast<double>(nfe_sum) / dn;
   s["exit_rate"] = static_cast<double>(exits) / dn;
+  s["mean_kl_bound"] = kl_sum / dn;
   s["wall_s"] = wall;
   s["mean_wall_s"] = wall / dn;
   s["tokens_per_s"] = wall > 0.0 ? static_cast<double>(gen) * dn / wall : 0.0;
