@@ -158,6 +158,7 @@ void register_demo(CLI::App& app) {
   cmd->callback([] {
     print_bounds_table(seed);
     print_decoding_table(seed);
+    print_infilling_demo(std::cout);
   });
 }
 }  // namespace mdlm::tool
