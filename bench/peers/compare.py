@@ -28,7 +28,7 @@ def mdlm_times(path):
         if not m:
             continue
         key = (m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4)))
-        out[key] = b["real_time"] * UNIT[b["time_unit"]]
+        out[key] = (b["real_time"] * UNIT[b["time_unit"]], b["cpu_time"] * UNIT[b["time_unit"]])
     return out
 
 
@@ -40,18 +40,23 @@ def main():
     mdlm = mdlm_times(args.mdlm_json)
     with open(args.peers_json) as f:
         peers = json.load(f)["records"]
-    print(f"{'op':18} {'dtype':9} {'L':>5} {'V':>7} {'thr':>3} {'peer ms':>10} {'mdlm ms':>9} {'mdlm/peer':>10}")
+    print(f"{'op':18} {'dtype':9} {'L':>5} {'V':>7} {'thr':>3} {'peer ms':>10} {'mdlm ms':>9} {'mdlm/peer':>10}"
+          f" {'cpu: peer ms':>13} {'mdlm ms':>9} {'mdlm/peer':>10}")
     for r in peers:
         key = (DTYPES.get(r["dtype"], r["dtype"]), r["L"], r["V"], r["threads"])
         if key not in mdlm:
             continue
         if "error" in r:
             print(f"{r['op']:18} {r['dtype']:9} {r['L']:5d} {r['V']:7d} {r['threads']:3d} {'n/a':>10} "
-                  f"{mdlm[key] * 1e3:9.2f}   ({r['error'][:40]})")
+                  f"{mdlm[key][0] * 1e3:9.2f}   ({r['error'][:40]})")
             continue
-        ratio = r["median_s"] / mdlm[key]
-        print(f"{r['op']:18} {r['dtype']:9} {r['L']:5d} {r['V']:7d} {r['threads']:3d} {r['median_s'] * 1e3:10.2f} "
-              f"{mdlm[key] * 1e3:9.2f} {ratio:9.1f}x")
+        wall, cpu = mdlm[key]
+        line = (f"{r['op']:18} {r['dtype']:9} {r['L']:5d} {r['V']:7d} {r['threads']:3d} {r['median_s'] * 1e3:10.2f} "
+                f"{wall * 1e3:9.2f} {r['median_s'] / wall:9.1f}x")
+        if r["threads"] == 1 and "cpu_median_s" in r:
+            # CPU time is comparable only with one thread (Google Benchmark counts the main thread).
+            line += f" {r['cpu_median_s'] * 1e3:13.2f} {cpu * 1e3:9.2f} {r['cpu_median_s'] / cpu:9.1f}x"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ Ops (per L x V logit matrix, rows = masked positions):
   llada_confidence  p = softmax(z); x0 = argmax(z); gather(p, -1, x0)         (LLaDA low_confidence)
   eb_entropy_sort   H = Categorical(logits=z).entropy(); sort(H); cumsum      (EB-Sampler)
 Each op runs in the matrix's dtype (float32 or bfloat16, as the reference samplers do) with
-torch.set_num_threads(threads). Times are medians of --repeats runs after one warm-up run.
+torch.set_num_threads(threads). Times are medians of --repeats runs after one warm-up run: wall
+clock (median_s) and process CPU time of all threads (cpu_median_s; with 1 thread the time on the
+core, which is what a shared, loaded machine still measures faithfully).
 Writes JSON (a list of records) to --out; run with Debian's /usr/bin/python3 (python3-torch).
 """
 import argparse
@@ -69,14 +71,15 @@ def main():
                             fn = OPS[op]
                             try:
                                 fn(z)
-                                times = []
+                                times, cpu = [], []
                                 for _ in range(args.repeats):
-                                    t0 = time.perf_counter()
+                                    t0, c0 = time.perf_counter(), time.process_time()
                                     fn(z)
                                     times.append(time.perf_counter() - t0)
+                                    cpu.append(time.process_time() - c0)
                                 rec = {"op": op, "dtype": dname, "L": rows, "V": vocab, "threads": threads,
                                        "median_s": statistics.median(times), "min_s": min(times),
-                                       "repeats": args.repeats}
+                                       "cpu_median_s": statistics.median(cpu), "repeats": args.repeats}
                             except RuntimeError as e:  # an op without a kernel for this dtype
                                 rec = {"op": op, "dtype": dname, "L": rows, "V": vocab, "threads": threads,
                                        "error": str(e).splitlines()[0]}
