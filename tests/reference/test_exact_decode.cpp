@@ -128,17 +128,18 @@ struct chi_square_result {
   std::size_t outside_support = 0;
 };
 
-chi_square_result chi_square(const output_distribution& expected, const std::map<std::vector<token_id>, std::size_t>& counts,
+template <class Key>
+chi_square_result chi_square(const std::vector<std::pair<Key, double>>& expected, const std::map<Key, std::size_t>& counts,
                              std::size_t n) {
   chi_square_result r;
   double pooled_e = 0.0, pooled_o = 0.0;
   std::size_t bins = 0;
   std::size_t seen = 0;
   for (const auto& e : expected) {
-    const auto it = counts.find(e.tokens);
+    const auto it = counts.find(e.first);
     const double o = it == counts.end() ? 0.0 : static_cast<double>(it->second);
     seen += it == counts.end() ? 0 : it->second;
-    const double ex = e.probability * static_cast<double>(n);
+    const double ex = e.second * static_cast<double>(n);
     if (ex < 5.0) {
       pooled_e += ex;
       pooled_o += o;
@@ -157,16 +158,37 @@ chi_square_result chi_square(const output_distribution& expected, const std::map
   return r;
 }
 
-//! `runs` real decodes (seed fixed, canvas.sequence = run index), counted per completed output.
+using output_key = std::vector<token_id>;
+using trajectory_key = std::pair<std::vector<token_id>, std::vector<std::int32_t>>;
+
+std::vector<std::pair<output_key, double>> expected_outputs(const output_distribution& d) {
+  std::vector<std::pair<output_key, double>> out;
+  for (const auto& e : d) out.emplace_back(e.tokens, e.probability);
+  return out;
+}
+std::vector<std::pair<trajectory_key, double>> expected_trajectories(
+    const std::vector<mdlm::reference::trajectory_probability>& d) {
+  std::vector<std::pair<trajectory_key, double>> out;
+  for (const auto& e : d) out.emplace_back(trajectory_key{e.tokens, e.unmask_step}, e.probability);
+  return out;
+}
+
+//! Counts of `runs` real decodes (seed fixed, canvas.sequence = run index): per output and per
+//! (output, unmask steps).
+struct mc_counts {
+  std::map<output_key, std::size_t> outputs;
+  std::map<trajectory_key, std::size_t> trajectories;
+};
+
 template <class Model, class P>
-std::map<std::vector<token_id>, std::size_t> monte_carlo(Model& model, canvas c, const decode_options<P>& o,
-                                                         std::uint64_t seed, std::size_t runs) {
-  std::map<std::vector<token_id>, std::size_t> counts;
+mc_counts monte_carlo(Model& model, canvas c, const decode_options<P>& o, std::uint64_t seed, std::size_t runs) {
+  mc_counts counts;
   for (std::size_t r = 0; r < runs; ++r) {
     c.sequence = static_cast<std::uint32_t>(r);
     const auto res = mdlm::decode(model, c, o, mdlm::counter_rng{seed});
     REQUIRE(res.status == mdlm::decode_status::completed);
-    ++counts[res.tokens];
+    ++counts.outputs[res.tokens];
+    ++counts.trajectories[{res.tokens, res.unmask_step}];
   }
   return counts;
 }
@@ -389,16 +411,23 @@ TEST_CASE("(e) Monte Carlo: 10^5 decode runs agree with the exact distribution",
   exact_decode_options eo;
   eo.precision = mdlm::reference::logit_precision::as_decode;
   eo.exact_process = false;
+  eo.track_unmask_steps = true;
   const auto run = [&](const auto& o, std::uint64_t seed, const char* name) {
     INFO(name);
     const auto e = exact_output_distribution(t, c, o, eo);
     REQUIRE(total(e.outputs) == Approx(1.0).epsilon(1e-12));
     const auto counts = monte_carlo(t, c, o, seed, mc_runs);
-    const auto r = chi_square(e.outputs, counts, mc_runs);
-    INFO("chi2 = " << r.statistic << " df = " << r.df << " p = " << r.p_value);
+    const auto r = chi_square(expected_outputs(e.outputs), counts.outputs, mc_runs);
+    INFO("outputs: chi2 = " << r.statistic << " df = " << r.df << " p = " << r.p_value);
     CHECK(r.outside_support == 0);
     CHECK(r.df >= 5.0);
     CHECK(r.p_value >= false_failure_rate);
+    // The joint law of (output, step at which each position was unmasked) checks the selection law.
+    const auto rt = chi_square(expected_trajectories(e.trajectories), counts.trajectories, mc_runs);
+    INFO("trajectories: chi2 = " << rt.statistic << " df = " << rt.df << " p = " << rt.p_value);
+    CHECK(rt.outside_support == 0);
+    CHECK(rt.df >= r.df);
+    CHECK(rt.p_value >= false_failure_rate);
     return counts;
   };
   SECTION("LLaDA low_confidence at T = 1 (token-dependent selection)") {
@@ -408,7 +437,7 @@ TEST_CASE("(e) Monte Carlo: 10^5 decode runs agree with the exact distribution",
     const output_distribution joint = model_output_distribution(t, c);
     const auto e = exact_output_distribution(t, c, o, eo);
     REQUIRE(kl_divergence(joint, e.outputs) > 2e-3);
-    CHECK(chi_square(joint, counts, mc_runs).p_value < false_failure_rate);
+    CHECK(chi_square(expected_outputs(joint), counts.outputs, mc_runs).p_value < false_failure_rate);
   }
   SECTION("MED lambda 0.6, k_max 3") {
     run(options(mdlm::med{0.6, 3}, ancestral()), 12, "MED");

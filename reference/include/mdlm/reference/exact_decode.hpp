@@ -92,6 +92,10 @@ struct exact_decode_options {
   std::size_t max_branches = std::size_t{1} << 16;
   //! Largest number of model calls of a trajectory; default 4096 (re-masking policies could cycle).
   std::size_t max_steps = 4096;
+  //! Also return the joint law of (output, per-position unmask step), `exact_decode_result::
+  //! trajectories`, to compare with `decode_result::unmask_step` (states then merge only when their
+  //! unmask steps agree too, so the enumeration grows). Default false.
+  bool track_unmask_steps = false;
 
   //! Throws std::invalid_argument naming a limit that is 0.
   void validate() const {
@@ -108,6 +112,14 @@ struct sequence_probability {
   friend bool operator==(const sequence_probability&, const sequence_probability&) = default;
 };
 
+//! One output with the step at which each position was unmasked (`decode_result::unmask_step`).
+struct trajectory_probability {
+  std::vector<token_id> tokens;           //!< the final canvas
+  std::vector<std::int32_t> unmask_step;  //!< per position, as `decode_result::unmask_step`
+  double probability = 0.0;               //!< exact probability of the pair
+  friend bool operator==(const trajectory_probability&, const trajectory_probability&) = default;
+};
+
 //! A distribution over output sequences: sorted by `tokens` (lexicographic), each sequence once,
 //! zero-probability sequences omitted. Masses sum to 1 minus the mass of runs that did not complete.
 using output_distribution = std::vector<sequence_probability>;
@@ -118,6 +130,9 @@ struct exact_decode_result {
   double incomplete_probability = 0;  //!< mass of runs ending in no_progress or invalid_logits
   double expected_nfe = 0;            //!< E_q[number of model calls]
   std::size_t states = 0;             //!< distinct loop states enumerated for the sampler
+  //! With `track_unmask_steps`: the law of (output, unmask steps) of completed runs, sorted by
+  //! (tokens, unmask_step); empty otherwise.
+  std::vector<trajectory_probability> trajectories;
   bool has_exact_process = false;     //!< true when the fields below were computed
   output_distribution exact_outputs;  //!< p_out: the exact process's output distribution
   double exact_incomplete_probability = 0;  //!< mass of exact-process runs that did not complete
@@ -134,6 +149,7 @@ using mdlm::detail::require;
 //! bookkeeping (block index, step within the block, masks at the block's start, idle steps).
 struct loop_key {
   std::vector<token_id> tokens;
+  std::vector<std::int32_t> unmask_step;  // empty unless unmask steps are tracked
   std::size_t block = 0;
   std::size_t step_in_block = 0;
   std::size_t block_masked_at_start = 0;
@@ -342,19 +358,23 @@ concept has_conditional_joint = requires(const M& m, std::span<const token_id> t
 
 //! Writes a policy's selection into `tokens` exactly as `decode_session::step` does; returns the
 //! number of changed positions.
-inline std::size_t apply_selection(std::vector<token_id>& tokens, std::span<const position_info> cand,
-                                   const selection& s, std::size_t region_begin, std::size_t region_end,
-                                   token_id mask) {
+inline std::size_t apply_selection(loop_key& k, std::span<const position_info> cand, const selection& s,
+                                   std::size_t region_begin, std::size_t region_end, token_id mask,
+                                   std::size_t step) {
+  auto& tokens = k.tokens;
+  const bool track = !k.unmask_step.empty();
   std::size_t changed = 0;
   for (std::size_t i : s.unmask) {
     const std::size_t p = cand[i].position;
     if (tokens[p] != mask) continue;
     tokens[p] = cand[i].token;
+    if (track) k.unmask_step[p] = static_cast<std::int32_t>(step);
     ++changed;
   }
   for (std::size_t p : s.remask) {
     if (p < region_begin || p >= region_end || tokens[p] == mask) continue;
     tokens[p] = mask;
+    if (track) k.unmask_step[p] = -1;
     ++changed;
   }
   return changed;
@@ -485,8 +505,10 @@ void run_exact(Model& model, const canvas& c, const decode_options<Policy>& opt,
                const loop_rules& rules, std::size_t vocab, exact_decode_result& res) {
   loop_key start;
   start.tokens = c.tokens;
+  if (eopt.track_unmask_steps) start.unmask_step.assign(c.tokens.size(), -1);
   if (rules.masks_in(start, rules.region_begin, rules.region_end) == 0) {
     res.outputs = {{c.tokens, 1.0}};
+    if (eopt.track_unmask_steps) res.trajectories = {{c.tokens, start.unmask_step, 1.0}};
     if (eopt.exact_process && has_conditional_joint<Model>) {
       res.has_exact_process = true;
       res.exact_outputs = res.outputs;
@@ -500,6 +522,7 @@ void run_exact(Model& model, const canvas& c, const decode_options<Policy>& opt,
     state_expander<Real, Model, Policy> ex(model, opt, eopt, rules, vocab, c.sequence);
     std::map<loop_key, double> layer{{start, 1.0}}, next;
     std::map<std::vector<token_id>, double> outputs;
+    std::map<std::pair<std::vector<token_id>, std::vector<std::int32_t>>, double> trajectories;
     for (std::size_t t = 0; !layer.empty(); ++t) {
       require(t < eopt.max_steps, "exact_output_distribution: a trajectory exceeded max_steps = ", eopt.max_steps,
               " model calls");
@@ -514,10 +537,13 @@ void run_exact(Model& model, const canvas& c, const decode_options<Policy>& opt,
           if (!(pb > 0.0)) return;
           loop_key nk = key;
           const std::size_t changed =
-              apply_selection(nk.tokens, cand, s, rules.region_begin, rules.region_end, rules.mask);
+              apply_selection(nk, cand, s, rules.region_begin, rules.region_end, rules.mask, t);
           switch (rules.after_step(nk, changed)) {
             case loop_status::running: next[std::move(nk)] += prob * pb; break;
-            case loop_status::completed: outputs[nk.tokens] += prob * pb; break;
+            case loop_status::completed:
+              outputs[nk.tokens] += prob * pb;
+              if (!nk.unmask_step.empty()) trajectories[{nk.tokens, nk.unmask_step}] += prob * pb;
+              break;
             case loop_status::no_progress: res.incomplete_probability += prob * pb; break;
           }
         });
@@ -528,6 +554,8 @@ void run_exact(Model& model, const canvas& c, const decode_options<Policy>& opt,
       layer.swap(next);
     }
     res.outputs = to_distribution(outputs);
+    for (const auto& [key, p] : trajectories)
+      if (p > 0.0) res.trajectories.push_back({key.first, key.second, p});
   }
 
   // The exact process with the same position sets: p.
@@ -535,7 +563,9 @@ void run_exact(Model& model, const canvas& c, const decode_options<Policy>& opt,
     if (!eopt.exact_process) return;
     res.has_exact_process = true;
     state_expander<Real, Model, Policy> ex(model, opt, eopt, rules, vocab, c.sequence);
-    std::map<loop_key, double> layer{{start, 1.0}}, next;
+    loop_key exact_start = start;
+    exact_start.unmask_step.clear();  // the exact process needs no unmask steps: merge more states
+    std::map<loop_key, double> layer{{exact_start, 1.0}}, next;
     std::map<std::vector<token_id>, double> outputs;
     std::map<std::pair<std::vector<std::size_t>, std::vector<std::size_t>>, double> laws;
     std::size_t states = 0;
