@@ -10,7 +10,7 @@ packages=(
   libbenchmark-dev                               # bench/ (Google Benchmark)
   libeigen3-dev xtensor-dev libxsimd-dev         # reference models, CPU backend, SIMD kernels
   nlohmann-json3-dev libcli11-dev                # checkpoint reader, command-line tool
-  clang libclang-rt-14-dev                       # libFuzzer target of the safetensors parser
+  clang libclang-rt-14-dev libomp-dev            # libFuzzer target of the safetensors parser (clang + its OpenMP)
   python3 python3-torch python3-numpy python3-matplotlib   # golden tests, peers, training, plots
   libopenblas0-pthread                           # fast BLAS behind Debian's torch (else reference BLAS)
 )
