@@ -36,7 +36,7 @@
 //! double-precision scalar path as the fallback for other compilers. No -march flag is needed.
 //!
 //! Cost: one read of the row (16-bit rows are widened block by block into an L1-resident buffer).
-//! Sampling (T > 0) also evaluates Philox for every entry (vectorised, the dominant cost: about 20x
+//! Sampling (T > 0) also evaluates Philox for every entry (vectorised, the dominant cost: about 25x
 //! the statistics alone) and the exact double key only for the few entries a float filter cannot
 //! rule out. Measured figures: bench/RESULTS.md.
 
