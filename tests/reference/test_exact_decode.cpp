@@ -316,6 +316,13 @@ TEST_CASE("(b) two positions per step is not exact on generic joints", "[referen
       CHECK(max_abs_difference(e.exact_outputs, joint) < 1e-12);
       CHECK(kl <= e.trajectory_bound + 1e-12);
     }
+    // Dream origin: token-independent, but several positions can be unmasked at one step.
+    INFO("seed " << seed << " Dream origin");
+    const auto origin = exact_output_distribution(t, c, options(mdlm::dream_origin{}, ancestral(), 0, 4));
+    const double kl = kl_divergence(joint, origin.outputs);
+    CHECK(kl > 1e-6);
+    CHECK(max_abs_difference(origin.exact_outputs, joint) < 1e-12);
+    CHECK(kl <= origin.trajectory_bound + 1e-12);
   }
 }
 
