@@ -22,9 +22,16 @@ int main(int argc, char** argv) {
 #endif
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : mdlm::tool::usage_error;
+    // One line, unlike CLI::App::exit, which adds "Run with --help for more information."
+    std::fprintf(stderr, "mdlm: %s\n", e.what());
+    return mdlm::tool::usage_error;
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "mdlm: %s\n", e.what());
     return mdlm::tool::usage_error;
