@@ -156,6 +156,8 @@ def run_eval(directory, tok, problems, device, label, log):
 def main():
     ap = argparse.ArgumentParser(description="Train the reference arithmetic LLaDA model.")
     ap.add_argument("--out", required=True, help="final checkpoint directory")
+    ap.add_argument("--init", help="continue from this checkpoint (its config wins over the size flags; "
+                                   "the optimizer starts afresh with a new warm-up)")
     ap.add_argument("--base-out", help="weaker base checkpoint directory (written at --base-at progress)")
     ap.add_argument("--base-at", type=float, default=0.3)
     ap.add_argument("--d-model", type=int, default=256)
@@ -194,9 +196,13 @@ def main():
     tok = Tokenizer.load(os.path.join(DATA_DIR, "tokenizer.json"))
     test = arith.read_jsonl(os.path.join(DATA_DIR, "arith_test.jsonl"))
     stream = arith.train_stream(arith.TRAIN_SEED, [p["question"] for p in test])
-    config = llada_config(tok, args)
-    model = torch_models.LLaDA(config)
-    init_weights(model, args.n_layers)
+    if args.init:
+        model = torch_models.load_checkpoint(args.init)
+        config = model.config
+    else:
+        config = llada_config(tok, args)
+        model = torch_models.LLaDA(config)
+        init_weights(model, args.n_layers)
     model.to(device).train()
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params} parameters, config {json.dumps({k: config[k] for k in ('d_model', 'n_layers', 'n_heads', 'mlp_hidden_size', 'vocab_size')})}")
