@@ -122,6 +122,7 @@ def main():
     ap.add_argument("--results", required=True)
     ap.add_argument("--doc", required=True)
     ap.add_argument("--img", required=True)
+    ap.add_argument("--note", help="a paragraph placed under the title (e.g. the state of the model)")
     args = ap.parse_args()
     r = load(args.results)
     os.makedirs(args.img, exist_ok=True)
@@ -131,6 +132,8 @@ def main():
           f"(`{args.results}`). Model: `reference/models/arith-llada-3m` (see its MODEL_CARD.md). Accuracy = exact",
           "answer match; \"all steps correct\" = every reasoning line is arithmetically exact (reference/tasks",
           "checker). NFE = model calls. Wall times are on the machine that ran the script (see the card).", ""]
+    if args.note:
+        md += [args.note, ""]
     md += eval_table(r, [(f"t1_entropy_k{k}", f"entropy, k = {k}", f"--policy entropy --k {k}") for k in (1, 2, 4)],
                      "Table 1: fixed k tokens per call")
     analytics = (("leftmost %", lambda s: pct(s["leftmost_fraction"])),

@@ -14,7 +14,8 @@
 #
 # Every setting writes DIR/<name>.json (the `mdlm eval` summary line) and DIR/<name>.records.jsonl.
 # Run from the repository root. Deterministic: the same binary and model give the same accuracies and
-# NFEs (wall times vary).
+# NFEs (wall times vary). Environment: MODEL / BASE override the checkpoints, NOTE adds a paragraph to
+# the report.
 set -euo pipefail
 
 N=1000
@@ -101,5 +102,5 @@ fi
 if [[ $SMOKE == 1 ]]; then
   $PY reference/experiments/report.py --results "$OUT" --doc "$OUT/results.md" --img "$OUT/img"
 else
-  $PY reference/experiments/report.py --results "$OUT" --doc docs/results.md --img docs/img
+  $PY reference/experiments/report.py --results "$OUT" --doc docs/results.md --img docs/img ${NOTE:+--note "$NOTE"}
 fi
