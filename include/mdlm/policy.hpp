@@ -137,6 +137,36 @@ void ascending_order(std::size_t n, Key&& key, std::vector<std::size_t>& scratch
   });
 }
 
+//! Heap order for `ascending_heap`: true when candidate `a` comes after `b` (larger key, or equal
+//! key and larger index).
+[[nodiscard]] inline auto comes_after(const std::vector<double>& keys) noexcept {
+  return [&keys](std::size_t a, std::size_t b) { return keys[a] > keys[b] || (keys[a] == keys[b] && a > b); };
+}
+
+//! Prepares a lazy ascending order of `key(i)` (ties to the lower index) for policies that usually
+//! need only a short prefix (MED, EB-Sampler, Fast-dLLM factor): keys go to `keys`, a binary heap of
+//! indices to `scratch`, and `pop_ascending` then yields the indices in the order `ascending_order`
+//! gives. The first p indices cost O(L + p log L) instead of a full O(L log L) sort. Both vectors
+//! must have capacity >= n (selection::reserve), so nothing allocates.
+template <class Key>
+void ascending_heap(std::size_t n, Key&& key, std::vector<std::size_t>& scratch, std::vector<double>& keys) {
+  keys.clear();
+  scratch.clear();
+  for (std::size_t i = 0; i < n; ++i) {
+    keys.push_back(key(i));
+    scratch.push_back(i);
+  }
+  std::make_heap(scratch.begin(), scratch.end(), comes_after(keys));
+}
+
+//! The next index of the order prepared by `ascending_heap`. Precondition: `scratch` not empty.
+[[nodiscard]] inline std::size_t pop_ascending(std::vector<std::size_t>& scratch, const std::vector<double>& keys) {
+  std::pop_heap(scratch.begin(), scratch.end(), comes_after(keys));
+  const std::size_t i = scratch.back();
+  scratch.pop_back();
+  return i;
+}
+
 }  // namespace detail
 
 }  // namespace mdlm

@@ -48,14 +48,16 @@ struct eb_sampler {
 
   void select(const step_context&, std::span<const position_info> cand, selection& out) const {
     if (cand.empty()) return;
-    detail::ascending_order(cand.size(), [&](std::size_t i) { return proxy(cand[i]); }, out.scratch);
+    // The order is popped lazily from a heap: only the accepted prefix (+1) is ordered.
+    detail::ascending_heap(cand.size(), [&](std::size_t i) { return proxy(cand[i]); }, out.scratch, out.keys);
     double sum = 0.0, mx = 0.0;
-    for (std::size_t r = 0; r < out.scratch.size(); ++r) {
-      const double h = cand[out.scratch[r]].entropy;
+    for (std::size_t r = 0; !out.scratch.empty(); ++r) {
+      const std::size_t i = detail::pop_ascending(out.scratch, out.keys);
+      const double h = cand[i].entropy;
       sum += h;
       mx = std::max(mx, h);
       if (r > 0 && !(sum - mx <= gamma)) break;
-      out.unmask.push_back(out.scratch[r]);
+      out.unmask.push_back(i);
     }
   }
 };

@@ -55,15 +55,15 @@ struct fast_dllm_factor {
   void select(const step_context&, std::span<const position_info> cand, selection& out) const {
     const std::size_t n = cand.size();
     if (n == 0) return;
-    detail::ascending_order(n, [&](std::size_t i) { return -cand[i].prob; }, out.scratch);
-    std::size_t accept = n;
+    // Ranks by descending confidence, popped lazily from a heap: only the accepted prefix (+1) is
+    // ordered. Rank r is accepted while its confidence meets threshold(r); the first failing rank
+    // ends the selection, except the last rank under the reference quirk.
+    detail::ascending_heap(n, [&](std::size_t i) { return -cand[i].prob; }, out.scratch, out.keys);
     for (std::size_t r = 1; r <= n; ++r) {
-      if (cand[out.scratch[r - 1]].prob < threshold(r)) {
-        accept = (reference_last_rank && r == n) ? n : r - 1;
-        break;
-      }
+      const std::size_t i = detail::pop_ascending(out.scratch, out.keys);
+      if (cand[i].prob < threshold(r) && !(reference_last_rank && r == n)) break;
+      out.unmask.push_back(i);
     }
-    for (std::size_t r = 0; r < accept; ++r) out.unmask.push_back(out.scratch[r]);
   }
 };
 

@@ -30,12 +30,19 @@ struct med {
 
   void select(const step_context&, std::span<const position_info> cand, selection& out) const {
     if (cand.empty()) return;
-    detail::ascending_order(cand.size(), [&](std::size_t i) { return cand[i].entropy; }, out.scratch);
-    for (std::size_t r = 0; r < out.scratch.size() && out.unmask.size() < k_max; ++r) {
-      if (!(cand[out.scratch[r]].entropy < lambda)) break;
-      out.unmask.push_back(out.scratch[r]);
+    // Lowest entropies first, popped lazily: only the accepted prefix (at most k_max + 1) is ordered.
+    detail::ascending_heap(cand.size(), [&](std::size_t i) { return cand[i].entropy; }, out.scratch, out.keys);
+    const std::size_t lowest = detail::pop_ascending(out.scratch, out.keys);
+    if (!(cand[lowest].entropy < lambda)) {
+      out.unmask.push_back(lowest);  // none below lambda: the single lowest-entropy position
+      return;
     }
-    if (out.unmask.empty()) out.unmask.push_back(out.scratch[0]);
+    out.unmask.push_back(lowest);
+    while (!out.scratch.empty() && out.unmask.size() < k_max) {
+      const std::size_t i = detail::pop_ascending(out.scratch, out.keys);
+      if (!(cand[i].entropy < lambda)) break;
+      out.unmask.push_back(i);
+    }
   }
 };
 
