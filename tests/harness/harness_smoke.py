@@ -115,7 +115,22 @@ def main():
                     check(all(v <= 1e-9 for v in c["phi"]), "score: phi <= 0")
                     check(all(v >= -1e-9 for v in c["h_ub"]), "score: H_UB >= 0")
 
+        # `mdlm solve` (the README's main command): its totals agree with `mdlm eval` on the same problems.
+        r = run("solve", "-n", "2", "--threads", "1")
+        if r.returncode == 0:
+            total = [line for line in r.stdout.splitlines() if line.startswith("Total:")]
+            check(len(total) == 1 and "120 model calls" in total[0], f"solve: one-token NFE total 120: {total}")
+            check(r.stdout.count("gold answer:") == 2, "solve: 2 problems shown")
+            ev1 = run("eval", "-n", "2", "--threads", "1")
+            ev2 = run("eval", "-n", "2", "--threads", "1", "--policy", "med", "--lambda", "0.2", "--early-exit", "0.1")
+            if ev1.returncode == 0 and ev2.returncode == 0 and total:
+                s1, s2 = (json.loads(e.stdout.strip().splitlines()[-1]) for e in (ev1, ev2))
+                want = (f"one-token {round(2 * s1['accuracy'])}/2 correct, 120 model calls; MED+exit "
+                        f"{round(2 * s2['accuracy'])}/2 correct, {round(2 * s2['mean_nfe'])} model calls")
+                check(want in total[0], f"solve totals {total[0]!r} match eval ({want!r})")
+
         for cmd, needle in [(["eval", "--policy", "nope"], "nope"), (["eval", "--early-exit", "-1"], "-1"),
+                            (["solve", "--gamma", "0"], "--gamma"), (["solve", "--lambda", "nan"], "--lambda"),
                             (["eval", "--policy", "med", "--k", "2"], "--k"),
                             (["eval", "-n", "5000"], "5000"),
                             (["score", "--traces", os.path.join(tmp, "missing.jsonl")], "missing.jsonl")]:

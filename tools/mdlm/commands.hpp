@@ -24,6 +24,7 @@ void register_generate(CLI::App& app);         // cmd_generate.cpp (needs mdlm::
 void register_eval(CLI::App& app);       // cmd_eval.cpp
 void register_posterior(CLI::App& app);  // cmd_posterior.cpp
 void register_score(CLI::App& app);      // cmd_score.cpp
+void register_solve(CLI::App& app);      // cmd_solve.cpp
 #else
 #define MDLM_TOOL_HAVE_TASKS 0
 #endif

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   mdlm::tool::register_eval(app);
   mdlm::tool::register_posterior(app);
   mdlm::tool::register_score(app);
+  mdlm::tool::register_solve(app);
 #endif
   try {
     app.parse(argc, argv);
