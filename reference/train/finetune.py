@@ -60,8 +60,7 @@ def main():
     ap.add_argument("--t-min", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--autocast", choices=["none", "bf16"], default="bf16",
-                    help="mixed precision, as in train.py (master weights stay fp32)")
+    train.add_autocast_arg(ap)
     args = ap.parse_args()
     if args.make_problems:
         make_problems(args.make_problems, args.count, args.problem_seed)
@@ -114,8 +113,7 @@ def main():
         chunk = [rng.choice(by_len[plen]) for _ in range(args.batch_size)]
         ids = torch.tensor([p + r for p, r in chunk], dtype=torch.long)
         plens = torch.full((len(chunk),), plen, dtype=torch.long)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast == "bf16"):
-            loss, _ = train.diffusion_loss(model, ids, plens, tok.mask, args.t_min, gen)
+        loss, _ = train.diffusion_loss(model, ids, plens, tok.mask, args.t_min, gen, args.autocast)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
