@@ -9,7 +9,8 @@ arithmetic model, with exact checks:
 * the C++ grading of every real model response agrees with the Python checker (arith.grade);
 * posterior traces keep the gold answer block, take 54 calls (one per reasoning mask), and `mdlm score`
   returns R + 1 = 55 curve points per trace with phi <= 0;
-* bad input exits with code 2 and a message naming the value.
+* bad input exits with code 2 and a message naming the value;
+* reference/train/probe_masks.py probes exactly the result and operand digits of the gold steps.
 
     harness_smoke.py --tool build/tools/mdlm --root . [--n 4]
 
@@ -137,6 +138,28 @@ def main():
             r = run(*cmd, expect=2)
             check(needle in r.stderr and len(r.stderr.strip().splitlines()) == 1,
                   f"{' '.join(cmd)}: one-line message naming {needle!r}: {r.stderr.strip()!r}")
+
+    # reference/train/probe_masks.py: the digit spans it probes match the gold steps (2 problems).
+    probe = subprocess.run([sys.executable, os.path.join(root, "reference", "train", "probe_masks.py"), "--model", model,
+                            "-n", "2", "--draws", "3", "--threads", "1"], cwd=root, capture_output=True, text=True)
+    check(probe.returncode == 0, f"probe_masks: exit {probe.returncode}: {probe.stderr.strip()[-300:]}")
+    if probe.returncode == 0:
+        first = [problems[i] for i in sorted(problems)[:2]]
+        lines = [s.replace("=", " ").replace("+", " ").replace("-", " ").replace("*", " ").replace("/", " ").split()
+                 for p in first for s in p["steps"]]
+        n_result = sum(len(x[2]) for x in lines)
+        n_operand = sum(len(x[0]) + len(x[1]) for x in lines)
+        want = {("result", "left-to-right"): n_result, ("result", "iid t=0.5"): 3 * n_result,
+                ("result", "iid t=0.5, copies masked"): 3 * n_result,
+                ("operand", "left-to-right"): n_operand, ("operand", "iid t=0.5"): 3 * n_operand}
+        got = {(o["digits"], o["state"]): o for o in map(json.loads, probe.stdout.strip().splitlines())}
+        check(set(got) == set(want), f"probe_masks: states {sorted(got)}")
+        for key, o in got.items():
+            check(o["targets"] == want.get(key), f"probe_masks {key}: {o['targets']} targets (want {want.get(key)})")
+            check(o["mean_nll"] >= 0 and 0 <= o["argmax_accuracy"] <= 1, f"probe_masks {key}: {o}")
+    bad = subprocess.run([sys.executable, os.path.join(root, "reference", "train", "probe_masks.py"), "--model", model,
+                          "--t", "0"], cwd=root, capture_output=True, text=True)
+    check(bad.returncode == 2 and "--t 0.0" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, f"probe_masks --t 0: exit {bad.returncode} {bad.stderr!r}")
 
     if failures:
         print(f"{len(failures)} check(s) failed")
