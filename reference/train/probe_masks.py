@@ -40,12 +40,10 @@ from mdlm_tasks.tokenizer import Tokenizer  # noqa: E402
 _LINE = re.compile(r"([0-9]+)[-+*/]([0-9]+)=([0-9]+)")
 
 
-def spans(tok, problem):
-    """(response ids, reasoning block length, answer block start, [(result span, [copy spans])],
-    [operand spans]) for the gold template response; spans are (start, end) response offsets."""
+def spans(tok, problem, answer_start):
+    """(response ids, [(result span, [copy spans])], [operand spans]) for the gold template response;
+    spans are (start, end) response offsets; ``answer_start`` is the answer block's offset."""
     resp = formats.template_response_ids(tok, problem["steps"], problem["answer"])
-    r_block = formats.reasoning_block_length(tok)
-    answer_start = r_block + len(tok.encode(arith.ANSWER_DELIMITER))
     text = arith.reasoning_text(problem["steps"])
     # The trace is tokenized one character per token (digits, operators, '=', newline); checked here.
     if len(tok.encode(text)) != len(text):
@@ -60,19 +58,21 @@ def spans(tok, problem):
         if str(problem["answer"]) == digits:
             copies.append((answer_start, answer_start + len(digits)))
         out.append((span, copies))
-    return resp, r_block, answer_start, out, operands
+    return resp, out, operands
 
 
 @torch.no_grad()
-def score(model, rows, targets, batch_size=256):
-    """rows: [B, T] id tensor; targets: [(row, position, gold id)]; returns (nll list, correct list)."""
+def score(model, rows, positions, golds, batch_size=256):
+    """rows: [B, T] id tensor; positions, golds: [B] tensors (one target per row); returns
+    (nll list, correct list)."""
     nll, correct = [], []
     for s in range(0, rows.shape[0], batch_size):
-        logp = torch.log_softmax(model(rows[s : s + batch_size]).float(), dim=-1)
-        for row, pos, gold in targets[s : s + batch_size]:
-            lp = logp[row - s, pos]
-            nll.append(-lp[gold].item())
-            correct.append(int(lp.argmax().item() == gold))
+        logits = model(rows[s : s + batch_size]).float()
+        at = torch.arange(logits.shape[0])
+        logp = torch.log_softmax(logits[at, positions[s : s + batch_size]], dim=-1)
+        gold = golds[s : s + batch_size]
+        nll += (-logp[at, gold]).tolist()
+        correct += (logp.argmax(dim=-1) == gold).int().tolist()
     return nll, correct
 
 
@@ -98,7 +98,8 @@ def main():
     mask = model.config["mask_token_id"]
     problems = arith.read_jsonl(os.path.join(_ROOT, "reference", "tasks", "data", "arith_test.jsonl"))[: args.n]
 
-    states = {}  # (kind, state) -> (rows, targets) grouped by prompt length (no padding needed)
+    canvas, answer_start = formats.template_canvas(tok)
+    states = {}  # (kind, state) -> prompt length -> [(ids, target position, gold id)] (no padding needed)
 
     def add(key, prompt, resp, masked, pos):
         x = prompt + [mask if m else t for t, m in zip(resp, masked)]
@@ -106,13 +107,12 @@ def main():
 
     for p in problems:
         prompt = formats.prompt_ids(tok, p["question"])
-        resp, r_block, answer_start, results, operands = spans(tok, p)
+        resp, results, operands = spans(tok, p, answer_start)
         n = len(resp)
         targets = [("result", s, copies) for s, copies in results] + [("operand", s, []) for s in operands]
         for kind, (a, b), copies in targets:
             for pos in range(a, b):
-                add((kind, "left-to-right"), prompt, resp,
-                    [(pos <= i < r_block) or i >= answer_start for i in range(n)], pos)
+                add((kind, "left-to-right"), prompt, resp, [i >= pos and c == mask for i, c in enumerate(canvas)], pos)
                 for _ in range(args.draws):
                     draw = (torch.rand(n, generator=gen) < args.t).tolist()
                     draw[pos] = True
@@ -126,9 +126,8 @@ def main():
     for (kind, state), groups in states.items():
         nll, correct = [], []
         for items in groups.values():
-            rows = torch.tensor([x for x, _, _ in items], dtype=torch.long)
-            tg = [(i, pos, gold) for i, (_, pos, gold) in enumerate(items)]
-            a, c = score(model, rows, tg)
+            rows, positions, golds = (torch.tensor(list(col), dtype=torch.long) for col in zip(*items))
+            a, c = score(model, rows, positions, golds)
             nll += a
             correct += c
         print(json.dumps({"digits": kind, "state": state, "targets": len(nll),

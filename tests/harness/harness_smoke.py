@@ -20,6 +20,7 @@ Exits 77 (ctest: skipped) when the shipped checkpoint is absent.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -140,13 +141,15 @@ def main():
                   f"{' '.join(cmd)}: one-line message naming {needle!r}: {r.stderr.strip()!r}")
 
     # reference/train/probe_masks.py: the digit spans it probes match the gold steps (2 problems).
-    probe = subprocess.run([sys.executable, os.path.join(root, "reference", "train", "probe_masks.py"), "--model", model,
-                            "-n", "2", "--draws", "3", "--threads", "1"], cwd=root, capture_output=True, text=True)
+    def run_probe(*cmd):
+        return subprocess.run([sys.executable, os.path.join(root, "reference", "train", "probe_masks.py"),
+                               "--model", model, *cmd], cwd=root, capture_output=True, text=True)
+
+    probe = run_probe("-n", "2", "--draws", "3", "--threads", "1")
     check(probe.returncode == 0, f"probe_masks: exit {probe.returncode}: {probe.stderr.strip()[-300:]}")
     if probe.returncode == 0:
         first = [problems[i] for i in sorted(problems)[:2]]
-        lines = [s.replace("=", " ").replace("+", " ").replace("-", " ").replace("*", " ").replace("/", " ").split()
-                 for p in first for s in p["steps"]]
+        lines = [re.split(r"[-+*/=]", s) for p in first for s in p["steps"]]
         n_result = sum(len(x[2]) for x in lines)
         n_operand = sum(len(x[0]) + len(x[1]) for x in lines)
         want = {("result", "left-to-right"): n_result, ("result", "iid t=0.5"): 3 * n_result,
@@ -157,8 +160,7 @@ def main():
         for key, o in got.items():
             check(o["targets"] == want.get(key), f"probe_masks {key}: {o['targets']} targets (want {want.get(key)})")
             check(o["mean_nll"] >= 0 and 0 <= o["argmax_accuracy"] <= 1, f"probe_masks {key}: {o}")
-    bad = subprocess.run([sys.executable, os.path.join(root, "reference", "train", "probe_masks.py"), "--model", model,
-                          "--t", "0"], cwd=root, capture_output=True, text=True)
+    bad = run_probe("--t", "0")
     check(bad.returncode == 2 and "--t 0.0" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, f"probe_masks --t 0: exit {bad.returncode} {bad.stderr!r}")
 
     if failures:
