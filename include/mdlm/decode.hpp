@@ -10,11 +10,28 @@
 //! left-to-right decoding, block length = region length is pure any-order decoding.
 //!
 //! Step modes:
-//!   * adaptive (`steps == 0`): a block is stepped until it has no mask; NFE counts the calls
-//!     (MED, EB-Sampler, Fast-dLLM, KLASS, fixed k per step);
-//!   * scheduled (`steps > 0`, required by LLaDA / Dream schedules): each of the B blocks gets exactly
-//!     steps / B model calls, no-op steps included, so NFE = steps as in the reference samplers
-//!     (a block still incomplete after its steps is finished one call at a time).
+//!   * adaptive (`steps == 0` with an adaptive policy): a block is stepped until it has no mask; NFE
+//!     counts the calls (MED, EB-Sampler, Fast-dLLM, KLASS, fixed k per step);
+//!   * scheduled (`policy.scheduled()`: LLaDA / Dream schedules, Dream origin): each of the B blocks
+//!     gets exactly steps / B model calls, no-op steps included, so NFE = steps as in the reference
+//!     samplers. `steps == 0` means one step per generated position (steps = region length, the
+//!     reference scripts' default).
+//!
+//! The mask id as a chosen token (a model's argmax or sample can be the mask id itself):
+//!   * scheduled runs follow the references (LLaDA generate.py, Dream diffusion_generate): the mask
+//!     id is written back, so the position stays masked, is not counted as decoded, and stays a
+//!     candidate at later steps -- also in later blocks, since candidates of a scheduled step are
+//!     the masked positions from the start of the region to the end of the current block, as
+//!     upstream's confidence is -inf only beyond the current block. The run still makes exactly
+//!     `steps` calls; if masks are left at the end the status is `incomplete` and
+//!     `decode_result::masked_left` says how many;
+//!   * adaptive runs do the same (the position stays masked), and a step that changes nothing is
+//!     idle. An adaptive run may spend at most `region length` idle steps in total; one more ends it
+//!     with `no_progress`. So an adaptive run without re-masking makes at most
+//!     masked + region length + 1 calls, whatever the model returns.
+//!   * In every mode `decode_options::max_nfe` (0 = automatic: `steps` for scheduled runs,
+//!     masked + region length + 1 for adaptive runs) is a hard cap: a run that reaches it with
+//!     masks left ends with `step_limit`.
 //! A canvas with no mask in its generation region returns at once with NFE 0.
 //!
 //! Determinism: every random number is keyed by (seed, stream, canvas.sequence, step, position,
@@ -70,11 +87,19 @@ struct decode_options {
   Policy policy{};               //!< which positions to unmask each step
   token_choice choice{};         //!< which token to write (default greedy)
   std::size_t block_length = 0;  //!< semi-autoregressive block length; 0 = the whole region
-  std::size_t steps = 0;         //!< model calls for scheduled policies; 0 = adaptive
+  //! Model calls of a scheduled policy (must be a multiple of the number of blocks); 0 (default) =
+  //! one call per generated position for scheduled policies. Adaptive policies with steps > 0 get
+  //! steps / blocks calls per block, like scheduled ones; 0 = adaptive.
+  std::size_t steps = 0;
   stats_path path = stats_path::kernels;  //!< statistics / token-choice implementation (default kernels)
   //! Threads for the statistics kernels (kernels/thread_pool.hpp), owned by the caller; nullptr
   //! (default) = the calling thread. Results do not depend on it.
   thread_pool* pool = nullptr;
+  //! Hard cap on model calls: a run that reaches it with masks left ends with
+  //! `decode_status::step_limit`. 0 (default) = automatic: the number of scheduled steps, or for
+  //! adaptive runs masked positions + region length + 1 (the most an adaptive run can need, see the
+  //! file comment). Re-masking policies that need more set it explicitly.
+  std::size_t max_nfe = 0;
 };
 
 //! How a decode run ended.
@@ -82,8 +107,28 @@ enum class decode_status {
   completed,       //!< every mask of the generation region was decoded
   stopped,         //!< an observer stopped the loop
   invalid_logits,  //!< the model returned an invalid row (see `decode_result::message`)
-  no_progress,     //!< an adaptive policy unmasked nothing for more steps than the region has
+  //! an adaptive run spent more idle steps (steps that changed nothing: the mask id chosen, or
+  //! nothing selected) than the region has positions
+  no_progress,
+  //! a scheduled run made its `steps` calls with masks left (the model chose the mask id, which the
+  //! references write back); `decode_result::masked_left` > 0
+  incomplete,
+  //! the run reached `decode_options::max_nfe` model calls with masks left
+  step_limit,
 };
+
+//! The status's name, as the tools print it ("completed", "stopped", ...).
+[[nodiscard]] constexpr const char* to_string(decode_status s) noexcept {
+  switch (s) {
+    case decode_status::completed: return "completed";
+    case decode_status::stopped: return "stopped";
+    case decode_status::invalid_logits: return "invalid_logits";
+    case decode_status::no_progress: return "no_progress";
+    case decode_status::incomplete: return "incomplete";
+    case decode_status::step_limit: return "step_limit";
+  }
+  return "unknown";
+}
 
 //! The outcome of decoding one canvas.
 struct decode_result {
@@ -93,10 +138,14 @@ struct decode_result {
   //! were not masked at the start or are still masked.
   std::vector<std::int32_t> unmask_step;
   decode_status status = decode_status::completed;
-  std::string message;                     //!< set when status is invalid_logits or no_progress
+  //! Masked positions left in the generation region at the end (0 when completed).
+  std::size_t masked_left = 0;
+  std::string message;                     //!< set unless status is completed or stopped
   std::size_t error_step = 0;              //!< step of the invalid row
   std::size_t error_position = 0;          //!< position of the invalid row
 
+  //! True when the run ended as intended: every mask decoded, or an observer stopped it. False for
+  //! invalid logits, no progress, a step limit, and an `incomplete` schedule (masks left).
   [[nodiscard]] bool ok() const noexcept {
     return status == decode_status::completed || status == decode_status::stopped;
   }
@@ -116,9 +165,15 @@ struct policy_state<Policy> {
   using type = typename Policy::state_type;
 };
 
-//! Validates options against a canvas and a model vocabulary; returns the block length used.
+//! Block length and number of steps a run uses (options resolved against the canvas).
+struct decode_plan {
+  std::size_t block_length = 0;  //!< the block length (region length for block_length = 0)
+  std::size_t steps = 0;         //!< scheduled steps; 0 = adaptive
+};
+
+//! Validates options against a canvas and a model vocabulary; returns the plan the run follows.
 template <class Policy>
-std::size_t validate_decode(const canvas& c, const decode_options<Policy>& opt, std::size_t vocab, token_id mask) {
+decode_plan validate_decode(const canvas& c, const decode_options<Policy>& opt, std::size_t vocab, token_id mask) {
   opt.policy.validate();
   opt.choice.validate();
   require(vocab > 0, "model vocabulary size = 0");
@@ -141,11 +196,13 @@ std::size_t validate_decode(const canvas& c, const decode_options<Policy>& opt, 
   require(block <= region && region % block == 0, "block_length = ", opt.block_length,
           " does not divide the generation length ", region);
   const std::size_t blocks = region / block;
-  if (opt.policy.scheduled())
-    require(opt.steps > 0, "steps = 0: this policy follows a step schedule and needs steps > 0");
-  if (opt.steps > 0)
-    require(opt.steps % blocks == 0, "steps = ", opt.steps, " is not divisible by the number of blocks ", blocks);
-  return block;
+  // A scheduled policy without steps takes one step per generated position (region is a multiple of
+  // the number of blocks, so this always divides).
+  const std::size_t steps = opt.steps > 0 ? opt.steps : (opt.policy.scheduled() ? region : 0);
+  if (steps > 0)
+    require(steps % blocks == 0, "steps = ", steps, " is not divisible by the number of blocks ", blocks,
+            " (generation length ", region, " / block_length ", block, ")");
+  return {block, steps};
 }
 
 //! The per-canvas state machine of the decode loop; `decode` and `decode_batch` drive it.
@@ -155,23 +212,28 @@ class decode_session {
   decode_session(const canvas& c, const decode_options<Policy>& opt, counter_rng rng, std::size_t vocab,
                  token_id mask, std::size_t batch_index)
       : opt_(opt), rng_(rng), vocab_(vocab), mask_(mask), batch_index_(batch_index), sequence_(c.sequence) {
-    block_length_ = validate_decode(c, opt, vocab, mask);
+    const decode_plan plan = validate_decode(c, opt, vocab, mask);
+    block_length_ = plan.block_length;
+    steps_ = plan.steps;
     result_.tokens = c.tokens;
     result_.unmask_step.assign(c.tokens.size(), -1);
     region_begin_ = c.region_begin;
     region_end_ = c.region_end;
     blocks_ = c.region_length() / block_length_;
-    steps_per_block_ = opt.steps / blocks_;
+    steps_per_block_ = steps_ / blocks_;
     initially_masked_.assign(c.tokens.size(), 0);
     for (std::size_t p = region_begin_; p < region_end_; ++p)
       if (c.tokens[p] == mask) initially_masked_[p] = 1, ++masked_total_;
+    max_nfe_ = opt.max_nfe > 0 ? opt.max_nfe : (steps_ > 0 ? steps_ : masked_total_ + c.region_length() + 1);
     if constexpr (stateful_policy<Policy>) {
       state_.emplace(opt.policy.make_state(decode_setup{c.tokens.size(), vocab, region_begin_, region_end_,
-                                                        block_length_, opt.steps, mask}));
+                                                        block_length_, steps_, mask}));
     }
-    candidates_.reserve(block_length_);
-    rows_.reserve(block_length_);
-    choices_.reserve(block_length_);
+    // Scheduled steps may see masks left in earlier blocks: up to the whole region is a candidate.
+    const std::size_t max_candidates = steps_ > 0 ? c.region_length() : block_length_;
+    candidates_.reserve(max_candidates);
+    rows_.reserve(max_candidates);
+    choices_.reserve(max_candidates);
     sel_.reserve(c.tokens.size());
     scratch_.reserve(vocab);
     done_ = masked_total_ == 0;
@@ -181,6 +243,8 @@ class decode_session {
   [[nodiscard]] bool done() const noexcept { return done_; }
   [[nodiscard]] std::span<const token_id> tokens() const noexcept { return result_.tokens; }
   [[nodiscard]] std::size_t length() const noexcept { return result_.tokens.size(); }
+  //! The most model calls this run can make (`decode_options::max_nfe` resolved).
+  [[nodiscard]] std::size_t max_nfe() const noexcept { return max_nfe_; }
 
   //! Processes one model call whose rows for this canvas are `logits` (L x V).
   template <class... Observers>
@@ -190,7 +254,7 @@ class decode_session {
     // Statistics and token choice for every masked position of the block.
     candidates_.clear();
     if (opt_.path == stats_path::scalar_reference || vocab_ < kernels_min_vocab) {
-      for (std::size_t p = block_begin_; p < block_end_; ++p) {
+      for (std::size_t p = candidates_begin(); p < block_end_; ++p) {
         if (tok[p] != mask_) continue;
         const auto row = logits.subspan(p * vocab_, vocab_);
         const logit_stats s = compute_logit_stats(row);
@@ -209,13 +273,16 @@ class decode_session {
       record_observer_writes(step);
       if (stop) return finish(decode_status::stopped);
     }
-    const step_context ctx{step,  block_,      step_in_block_, steps_per_block_, opt_.steps, block_begin_,
+    const step_context ctx{step,  block_,      step_in_block_, steps_per_block_, steps_,     block_begin_,
                            block_end_, block_masked_at_start_, masked_total_, sequence_,  rng_,
                            tok,   logits,      vocab_,         mask_};
     sel_.clear();
     if constexpr (stateful_policy<Policy>) opt_.policy.select(ctx, candidates_, *state_, sel_);
     else opt_.policy.select(ctx, candidates_, sel_);
     std::size_t changed = 0;
+    // A candidate whose chosen token is the mask id is written back as the references do: it stays
+    // masked (and a candidate later) and is not reported as unmasked.
+    std::erase_if(sel_.unmask, [&](std::size_t i) { return candidates_[i].token == mask_; });
     for (std::size_t i : sel_.unmask) {
       const std::size_t p = candidates_[i].position;
       if (tok[p] != mask_) continue;
@@ -239,7 +306,7 @@ class decode_session {
       changed += record_observer_writes(step);
       if (stop) return finish(decode_status::stopped);
     }
-    idle_steps_ = changed == 0 ? idle_steps_ + 1 : 0;
+    if (changed == 0) ++idle_steps_;
     advance();
   }
 
@@ -252,9 +319,13 @@ class decode_session {
                                                result_.tokens.begin() + static_cast<std::ptrdiff_t>(e), mask_));
   }
 
+  //! First position whose mask is a candidate: the block's start, or for scheduled runs the
+  //! region's start (masks a schedule left in earlier blocks stay candidates, as upstream).
+  [[nodiscard]] std::size_t candidates_begin() const noexcept { return steps_ > 0 ? region_begin_ : block_begin_; }
+
   void enter_block(std::size_t b) {
     for (;; ++b) {
-      if (b >= blocks_) return finish(decode_status::completed);
+      if (b >= blocks_) return finish(masked_total_ == 0 ? decode_status::completed : decode_status::incomplete);
       block_ = b;
       block_begin_ = region_begin_ + b * block_length_;
       block_end_ = block_begin_ + block_length_;
@@ -267,16 +338,21 @@ class decode_session {
 
   void advance() {
     ++step_in_block_;
-    const bool block_complete = masks_in(block_begin_, block_end_) == 0;
     if (steps_per_block_ > 0) {
-      if (step_in_block_ >= steps_per_block_ && block_complete) enter_block(block_ + 1);
-      return;
+      // Scheduled: exactly steps_per_block calls per block, whatever is left masked.
+      if (step_in_block_ >= steps_per_block_) enter_block(block_ + 1);
+    } else if (masks_in(block_begin_, block_end_) == 0) {
+      enter_block(block_ + 1);
+    } else if (idle_steps_ > region_end_ - region_begin_) {
+      result_.message = concat("the policy changed nothing in ", idle_steps_, " steps (the mask id chosen, or ",
+                               "nothing selected), more than the ", region_end_ - region_begin_,
+                               " positions of the region (step ", result_.nfe - 1, ")");
+      return finish(decode_status::no_progress);
     }
-    if (block_complete) return enter_block(block_ + 1);
-    if (idle_steps_ > region_end_ - region_begin_ + 1) {
-      result_.message = concat("the policy unmasked nothing for ", idle_steps_, " consecutive steps (step ",
-                               result_.nfe - 1, ")");
-      finish(decode_status::no_progress);
+    if (!done_ && result_.nfe >= max_nfe_) {
+      result_.message = concat("max_nfe = ", max_nfe_, " model calls reached with ", masked_total_,
+                               " masked positions left");
+      finish(decode_status::step_limit);
     }
   }
 
@@ -300,7 +376,7 @@ class decode_session {
   bool kernel_choices(std::span<const float> logits, std::size_t step) {
     const auto& tok = result_.tokens;
     rows_.clear();
-    for (std::size_t p = block_begin_; p < block_end_; ++p)
+    for (std::size_t p = candidates_begin(); p < block_end_; ++p)
       if (tok[p] == mask_) rows_.push_back(p);
     choices_.resize(rows_.size());  // within the reserved capacity: no allocation
     const bool filtered = (opt_.choice.top_p && *opt_.choice.top_p < 1.0) || opt_.choice.top_k.has_value();
@@ -337,6 +413,10 @@ class decode_session {
 
   void finish(decode_status s) {
     result_.status = s;
+    result_.masked_left = masked_total_;
+    if (s == decode_status::incomplete)
+      result_.message = concat("the ", steps_, " scheduled steps ended with ", masked_total_,
+                               " masked positions left (the model chose the mask id, which is written back)");
     done_ = true;
   }
 
@@ -354,9 +434,11 @@ class decode_session {
   std::vector<row_choice> choices_;      // kernels path: their statistics and tokens
   selection sel_;
   choice_scratch scratch_;
-  std::size_t region_begin_ = 0, region_end_ = 0, block_length_ = 0, blocks_ = 0, steps_per_block_ = 0;
+  std::size_t region_begin_ = 0, region_end_ = 0, block_length_ = 0, blocks_ = 0, steps_ = 0, steps_per_block_ = 0;
+  std::size_t max_nfe_ = 0;
   std::size_t block_ = 0, block_begin_ = 0, block_end_ = 0, block_masked_at_start_ = 0, step_in_block_ = 0;
-  std::size_t masked_total_ = 0, idle_steps_ = 0;
+  std::size_t masked_total_ = 0;
+  std::size_t idle_steps_ = 0;  // steps that changed nothing, in total (adaptive runs)
   bool done_ = false;
 };
 

@@ -166,7 +166,6 @@ TEST_CASE("bad options and canvases throw before any model call", "[decode][loop
   CHECK_THROWS_WITH(call(mdlm::decode_options<mdlm::med>{.block_length = 3}, c), Contains("block_length = 3"));
   CHECK_THROWS_WITH(call(mdlm::decode_options<mdlm::fixed_count>{.block_length = 4, .steps = 3}, c),
                     Contains("steps = 3"));
-  CHECK_THROWS_WITH(call(mdlm::decode_options<mdlm::fixed_count>{}, c), Contains("steps = 0"));
   CHECK_THROWS_WITH(call(mdlm::decode_options<mdlm::med>{.policy = {.lambda = -1.0}}, c), Contains("lambda = -1"));
   CHECK_THROWS_WITH(call(mdlm::decode_options<mdlm::eb_sampler>{.policy = {.gamma = -0.5}}, c), Contains("gamma = -0.5"));
   CHECK_THROWS_WITH(call(mdlm::decode_options<mdlm::med>{.choice = {.top_p = 1.5}}, c), Contains("top_p = 1.5"));
@@ -257,7 +256,39 @@ TEST_CASE("re-masking policies and no-progress detection", "[decode][loop][remas
   CHECK(r.unmask_step[3] == 3);
   const auto idle = run(mdlm::decode_options<idle_policy>{}, 4);
   CHECK(idle.status == mdlm::decode_status::no_progress);
-  CHECK_THAT(idle.message, Catch::Matchers::Contains("unmasked nothing"));
+  CHECK_THAT(idle.message, Catch::Matchers::Contains("changed nothing in 5 steps"));
+  CHECK(idle.nfe == 5);  // region length 4: the fifth idle step ends the run
+  CHECK(idle.masked_left == 4);
+}
+
+TEST_CASE("default options are usable for every policy (scheduled ones take one step per position)",
+          "[decode][loop]") {
+  const auto r = run(mdlm::decode_options<mdlm::fixed_count>{});
+  CHECK(r.status == mdlm::decode_status::completed);
+  CHECK(r.nfe == 8);
+  const auto d = run(mdlm::decode_options<mdlm::dream_origin>{});
+  CHECK(d.status == mdlm::decode_status::completed);
+  CHECK(d.nfe == 8);
+  // The same as passing steps = gen_length explicitly.
+  const auto e = run(mdlm::decode_options<mdlm::fixed_count>{.steps = 8});
+  CHECK(e.tokens == r.tokens);
+  CHECK(e.unmask_step == r.unmask_step);
+}
+
+TEST_CASE("thresholds accept +inf as 'always' and reject NaN; messages print doubles shortest", "[decode][loop][errors]") {
+  using Catch::Matchers::Contains;
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto all = run(mdlm::decode_options<mdlm::med>{.policy = {.lambda = inf, .k_max = 3}});
+  CHECK(all.nfe == 3);  // 8 positions, 3 per step: the k_max cap is the only limit
+  CHECK(run(mdlm::decode_options<mdlm::eb_sampler>{.policy = {.gamma = inf}}).nfe == 1);  // the whole block
+  CHECK(run(mdlm::decode_options<mdlm::fast_dllm_factor>{.policy = {.factor = inf}}).nfe == 1);
+  CHECK(run(mdlm::decode_options<mdlm::klass>{.policy = {.kl_threshold = inf, .confidence_threshold = 0.0}}).ok());
+  CHECK_THROWS_WITH(mdlm::med{.lambda = nan}.validate(), Contains("lambda = nan"));
+  CHECK_THROWS_WITH(mdlm::eb_sampler{.gamma = nan}.validate(), Contains("gamma = nan"));
+  CHECK_THROWS_WITH(mdlm::med{.lambda = -0.1}.validate(), Contains("lambda = -0.1 must be"));
+  CHECK_THROWS_WITH(mdlm::eb_sampler{.gamma = -1e-300}.validate(), Contains("gamma = -1e-300 must be"));
+  CHECK(mdlm::detail::concat(0.1f, " ", 2.5, " ", -inf) == "0.1 2.5 -inf");
 }
 
 TEST_CASE("KLASS (stateful): unmasks stable confident positions together", "[decode][loop][klass]") {

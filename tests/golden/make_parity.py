@@ -19,8 +19,14 @@ matching policy (llada-low-confidence / dream-entropy) and requires the same tok
 Exact equality is only meaningful when no decision is a near-tie that the ~1e-6 difference between the fp32
 C++ and PyTorch forwards could flip. So the script records, over all steps, the smallest gap between the top two
 logits of a decided position and the smallest relative gap between the k-th and (k+1)-th confidence of a top-k
-selection, and refuses (exit 1) a case whose gaps are below MIN_LOGIT_GAP / MIN_SELECTION_GAP, or where the argmax
-is the mask token (the reference would write the mask id back).
+selection, and refuses (exit 1) a case whose gaps are below MIN_LOGIT_GAP / MIN_SELECTION_GAP.
+
+Cases where the argmax of a decided position is the mask id itself are included on purpose (issue 13): upstream
+writes the mask id back, the position stays masked and may be chosen again later (in LLaDA also from a later
+block, since its confidence is -inf only beyond the current block), and the loop still makes exactly `steps`
+calls. The expectation is upstream's outcome: tokens (mask ids included), the step that wrote each real token
+(-1 for positions still masked) and NFE; `status` is "incomplete" when masks are left, and `mask_chosen` records
+that the case exercises the rule. The script fails unless at least one LLaDA and one Dream case choose the mask.
 
     make_parity.py --tool build/.../mdlm [--out tests/golden/data]        # regenerate the committed file
     make_parity.py --tool .../mdlm --out DIR --then-run .../test_cpu      # live check (ctest parity_live)
@@ -37,11 +43,13 @@ import sys
 import tempfile
 
 SKIP = 77
+DREAM_MASK_SEED = 1  # a tiny Dream checkpoint whose argmax is the mask id at some decided position
 MIN_LOGIT_GAP = 1e-3  # top-1 minus top-2 logit (the forwards agree to ~1e-5, goldens to <= 1e-4)
 MIN_SELECTION_GAP = 1e-4  # (c_(k) - c_(k+1)) / |c_(k)|, relative: LLaDA confidences are ~1/V
 EPS = 1e-3  # Dream's default eps (generation_config.json)
 
-# name, arch, layers, d_model, heads, kv_heads, mlp, vocab, checkpoint seed, prompt length, gen, block, steps
+# name, arch, layers, d_model, heads, kv_heads, mlp, vocab, checkpoint seed, prompt length (or the prompt ids),
+# gen, block, steps[, storage dtype (default bf16)]
 CASES = [
     ("llada_semi_ar", "llada", 2, 64, 4, 4, 96, 320, 21, 5, 16, 8, 8),     # 2 blocks, 2 tokens per step
     ("llada_pure", "llada", 2, 64, 4, 2, 96, 320, 22, 6, 16, 16, 6),       # GQA, uneven counts [3,3,3,3,2,2]
@@ -49,6 +57,10 @@ CASES = [
     ("dream_entropy", "dream", 2, 64, 4, 2, 96, 320, 24, 5, 16, 16, 16),   # no-op first step (k = 0)
     ("dream_entropy_few", "dream", 2, 64, 4, 2, 96, 320, 25, 7, 16, 16, 5),
     ("dream_mha", "dream", 1, 96, 3, 3, 64, 260, 27, 3, 12, 12, 7),
+    # The argmax is the mask id (issue 13's repro: mdlm hung here before the fix).
+    ("llada_mask_argmax", "llada", 3, 48, 2, 1, 80, 100, 3, [46], 8, 8, 8, "f32"),
+    ("llada_mask_blocks", "llada", 3, 48, 2, 1, 80, 100, 3, [46], 8, 4, 8, "f32"),  # leftovers of block 0
+    ("dream_mask_argmax", "dream", 3, 48, 2, 1, 80, 100, DREAM_MASK_SEED, [46], 8, 8, 8, "f32"),
 ]
 
 
@@ -75,8 +87,6 @@ class Gaps:
             return
         top2 = torch.topk(rows, 2, dim=-1).values
         self.logit = min(self.logit, float((top2[:, 0] - top2[:, 1]).min()))
-        if bool((decided == mask_id).any()):
-            self.mask_chosen = True
 
     def topk(self, torch, conf, k):
         """conf: 1-D confidences with -inf at non-candidates; k selected."""
@@ -117,9 +127,10 @@ def llada_generate(torch, model, prompt, steps, gen_length, block_length, mask_i
             gaps.topk(torch, confidence[0], n[i])
             if n[i] > 0:
                 _, sel = torch.topk(confidence[0], k=n[i])
-                for pos in sel.tolist():
-                    step_of[pos] = call
                 x[0, sel] = x0[0, sel]
+                for pos in sel.tolist():  # a written-back mask id leaves the position undecided
+                    step_of[pos] = call if int(x[0, pos]) != mask_id else -1
+                    gaps.mask_chosen |= int(x[0, pos]) == mask_id
             call += 1
     return x[0].tolist(), step_of, call
 
@@ -150,9 +161,10 @@ def dream_generate(torch, model, prompt, steps, gen_length, mask_id, gaps):
             _, sel = torch.topk(full_confidence[0], k)
             x_ = torch.full_like(x, mask_id)
             x_[mask_index] = x0.clone()
-            for pos in sel.tolist():
-                step_of[pos] = i
             x[0, sel] = x_[0, sel]
+            for pos in sel.tolist():  # a written-back mask id leaves the position undecided
+                step_of[pos] = i if int(x[0, pos]) != mask_id else -1
+                gaps.mask_chosen |= int(x[0, pos]) == mask_id
     return x[0].tolist(), step_of, steps
 
 
@@ -175,17 +187,24 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     cases = []
     bad = []
+    mask_cases = set()
     with tempfile.TemporaryDirectory(prefix="mdlm-parity-") as scratch:
-        for name, arch, layers, d, h, kv, mlp, vocab, seed, lp, gen, block, steps in CASES:
+        for case in CASES:
+            name, arch, layers, d, h, kv, mlp, vocab, seed, lp, gen, block, steps = case[:13]
+            dtype = case[13] if len(case) > 13 else "bf16"
             ckpt = os.path.join(scratch, name)
             subprocess.run([args.tool, "make-checkpoint", "--arch", arch, "--layers", str(layers), "--d-model", str(d),
                             "--heads", str(h), "--kv-heads", str(kv), "--mlp", str(mlp), "--vocab", str(vocab),
-                            "--seed", str(seed), "--out", ckpt], check=True, stdout=subprocess.DEVNULL)
+                            "--seed", str(seed), "--dtype", dtype, "--out", ckpt], check=True,
+                           stdout=subprocess.DEVNULL)
             with open(os.path.join(ckpt, "config.json"), encoding="utf-8") as f:
                 mask_id = json.load(f)["mask_token_id"]
             model = tm.load_checkpoint(ckpt)
-            rng = random.Random(seed)
-            prompt = [rng.randrange(0, vocab - 22) for _ in range(lp)]  # ordinary (non-special) ids
+            if isinstance(lp, list):
+                prompt = lp
+            else:
+                rng = random.Random(seed)
+                prompt = [rng.randrange(0, vocab - 22) for _ in range(lp)]  # ordinary (non-special) ids
             gaps = Gaps()
             with torch.no_grad():
                 if arch == "llada":
@@ -194,20 +213,28 @@ def main():
                 else:
                     policy = "dream-entropy"
                     tokens, step_of, nfe = dream_generate(torch, model, prompt, steps, gen, mask_id, gaps)
-            if gaps.logit < MIN_LOGIT_GAP or gaps.select < MIN_SELECTION_GAP or gaps.mask_chosen or mask_id in tokens:
-                bad.append(f"{name}: logit gap {gaps.logit:.3g}, selection gap {gaps.select:.3g}, "
-                           f"mask chosen {gaps.mask_chosen}, mask left {mask_id in tokens}")
+            if gaps.logit < MIN_LOGIT_GAP or gaps.select < MIN_SELECTION_GAP:
+                bad.append(f"{name}: logit gap {gaps.logit:.3g}, selection gap {gaps.select:.3g}")
+            if gaps.mask_chosen:
+                mask_cases.add(arch)
             cases.append({"name": name, "arch": arch, "layers": layers, "d_model": d, "heads": h, "kv_heads": kv,
-                          "mlp": mlp, "vocab": vocab, "seed": seed,
+                          "mlp": mlp, "vocab": vocab, "seed": seed, "dtype": dtype,
                           "safetensors_fnv1a64": fnv1a64(os.path.join(ckpt, "model.safetensors")),
                           "policy": policy, "prompt": prompt, "gen_length": gen, "block_length": block,
-                          "steps": steps, "generated_ids": tokens[lp:], "unmask_step": step_of[lp:], "nfe": nfe,
+                          "steps": steps, "generated_ids": tokens[len(prompt):],
+                          "unmask_step": step_of[len(prompt):], "nfe": nfe,
+                          "status": "incomplete" if mask_id in tokens[len(prompt):] else "completed",
+                          "mask_chosen": gaps.mask_chosen,
                           "min_logit_gap": round(gaps.logit, 6), "min_relative_selection_gap": round(gaps.select, 6)
                           if gaps.select != float("inf") else None})
             print(f"make_parity: {name}: {policy}, NFE {nfe}, min logit gap {gaps.logit:.3g}, "
-                  f"min selection gap {gaps.select:.3g}")
+                  f"min selection gap {gaps.select:.3g}, mask chosen {gaps.mask_chosen}")
     if bad:
         print("make_parity: near-tie decisions, pick other seeds:\n  " + "\n  ".join(bad))
+        return 1
+    if mask_cases != {"llada", "dream"}:
+        print(f"make_parity: no case chooses the mask id for {sorted({'llada', 'dream'} - mask_cases)}: "
+              "pick other seeds")
         return 1
     with open(os.path.join(args.out, "parity.json"), "w", encoding="utf-8") as f:
         head = {"generator": "tests/golden/make_parity.py", "torch": torch.__version__, "eps": EPS}

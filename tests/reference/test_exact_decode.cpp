@@ -25,6 +25,7 @@
 
 #include "mdlm/mdlm.hpp"
 #include "mdlm/reference/exact_decode.hpp"
+#include "mdlm/reference/reference.hpp"  // the umbrella header: its static_asserts check joint_table and hmm
 #include "mdlm/reference/hmm.hpp"
 #include "mdlm/reference/joint_table.hpp"
 
@@ -527,8 +528,13 @@ TEST_CASE("exact_output_distribution: bad input and limits", "[reference][exact_
                     Catch::Contains("lambda = -1"));
   CHECK_THROWS_WITH(exact_output_distribution(t, c, options(mdlm::med{}, ancestral(), 3)),
                     Catch::Contains("block_length = 3"));
-  CHECK_THROWS_WITH(exact_output_distribution(t, c, options(mdlm::fixed_count{}, ancestral())),
-                    Catch::Contains("steps = 0"));
+  // steps = 0 with a scheduled policy: one step per generated position, as decode does.
+  const auto dflt = exact_output_distribution(t, c, options(mdlm::fixed_count{}, ancestral()));
+  const auto four = exact_output_distribution(t, c, options(mdlm::fixed_count{}, ancestral(), 0, 4));
+  CHECK(max_abs_difference(dflt.outputs, four.outputs) == 0.0);
+  CHECK(dflt.expected_nfe == Approx(4.0).epsilon(1e-12));
+  CHECK_THROWS_WITH(exact_output_distribution(t, c, options(mdlm::fixed_count{}, ancestral(), 2, 3)),
+                    Catch::Contains("steps = 3"));
   canvas bad = c;
   bad.tokens[0] = 7;
   CHECK_THROWS_WITH(exact_output_distribution(t, bad, options(mdlm::med{}, ancestral())), Catch::Contains("token 7"));

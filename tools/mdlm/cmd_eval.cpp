@@ -117,16 +117,6 @@ std::vector<outcome> decode_group(cpu::model& m, const std::vector<reasoning_tem
   return out;
 }
 
-const char* status_name(decode_status s) {
-  switch (s) {
-    case decode_status::completed: return "completed";
-    case decode_status::stopped: return "stopped";
-    case decode_status::invalid_logits: return "invalid_logits";
-    case decode_status::no_progress: return "no_progress";
-  }
-  return "unknown";
-}
-
 void run_eval(const eval_options& o) {
   validate_policy_spec(o.policy);
   const bool with_template = !o.no_template;
@@ -206,7 +196,7 @@ void run_eval(const eval_options& o) {
         j["all_steps_correct"] = v.all_steps_correct;
         j["nfe"] = r.nfe;
         j["kl_bound"] = outs[b].kl_bound;
-        j["status"] = status_name(r.status);
+        j["status"] = to_string(r.status);
         j["exited"] = outs[b].exited;
         if (outs[b].exited) j["exit_step"] = outs[b].exit_step;
         if (!outs[b].h_ub.empty()) j["h_ub"] = outs[b].h_ub;

@@ -29,14 +29,18 @@ enum class eb_order {
 //! entropies are exactly 0. Default gamma 0.01 nats (PC-Sampler scripts; the paper's grid is
 //! unverified). Entropies are those of the model's softmax(z), untempered.
 struct eb_sampler {
-  double gamma = 0.01;               //!< error budget in nats, >= 0
+  double gamma = 0.01;               //!< error budget in nats, >= 0; +inf = the whole block each step
   eb_order order = eb_order::entropy;  //!< error proxy
 
   void validate() const {
-    detail::require(std::isfinite(gamma) && gamma >= 0.0, "gamma = ", gamma, " must be finite and >= 0");
+    detail::require(!std::isnan(gamma) && gamma >= 0.0, "gamma = ", gamma, " must be >= 0 (+inf allowed)");
   }
   [[nodiscard]] bool scheduled() const noexcept { return false; }
 
+  //! The error proxy of a candidate. `confidence` is the distribution's top-1 probability p_max
+  //! (`stats.top1_prob()`), not the probability of the sampled token (`prob`, which Fast-dLLM ranks
+  //! by): EB-Sampler's proxies describe the position's distribution only (samplers.md section 9), so
+  //! the order does not depend on the sampled token. At temperature 0 the two are equal.
   [[nodiscard]] double proxy(const position_info& c) const noexcept {
     switch (order) {
       case eb_order::entropy: return c.entropy;

@@ -15,7 +15,8 @@ namespace mdlm {
 
 //! Fast-dLLM threshold rule: unmask the most confident position (always; ties to the lower
 //! position) plus every position whose confidence c = p(x0) under softmax(z) is >= tau (equality
-//! kept: the reference drops c < tau). Default tau 0.9 as in every Fast-dLLM evaluation script.
+//! kept: the reference drops c < tau). c is the probability of the chosen (possibly sampled) token
+//! x0, as Fast-dLLM's `get_transfer_index` gathers it (unlike EB-Sampler's p_max proxy). Default tau 0.9 as in every Fast-dLLM evaluation script.
 //! tau = 1 unmasks the top-1 plus exact certainties; tau = 0 unmasks the whole block.
 struct fast_dllm_threshold {
   double tau = 0.9;  //!< confidence threshold in [0, 1]
@@ -39,11 +40,11 @@ struct fast_dllm_threshold {
 //! reference's quirk: when the scan ends without a failure OR fails only at the last rank, every
 //! candidate is accepted.
 struct fast_dllm_factor {
-  double factor = 1.0;              //!< f > 0
+  double factor = 1.0;              //!< f > 0; +inf = every rank accepted (the whole block)
   bool reference_last_rank = true;  //!< the reference's last-rank quirk (see above)
 
   void validate() const {
-    detail::require(std::isfinite(factor) && factor > 0.0, "factor = ", factor, " must be finite and > 0");
+    detail::require(!std::isnan(factor) && factor > 0.0, "factor = ", factor, " must be > 0 (+inf allowed)");
   }
   [[nodiscard]] bool scheduled() const noexcept { return false; }
 

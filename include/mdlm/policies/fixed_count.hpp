@@ -60,14 +60,10 @@ struct fixed_count {
     switch (schedule) {
       case count_schedule::per_step: return per_step;
       case count_schedule::llada_blocks:
-        // Past the scheduled steps (only when a block is left incomplete) one per step finishes it.
-        return ctx.step_in_block < ctx.steps_per_block
-                   ? llada_transfer_count(ctx.block_masked_at_start, ctx.steps_per_block, ctx.step_in_block)
-                   : 1;
+        // decode never calls past the schedule (step_in_block < steps_per_block).
+        return llada_transfer_count(ctx.block_masked_at_start, ctx.steps_per_block, ctx.step_in_block);
       case count_schedule::dream_timesteps:
-        return ctx.step < ctx.total_steps
-                   ? dream_transfer_count(ctx.masked_total, ctx.total_steps, static_cast<float>(eps), ctx.step)
-                   : ctx.masked_total;
+        return dream_transfer_count(ctx.masked_total, ctx.total_steps, static_cast<float>(eps), ctx.step);
     }
     return 0;
   }

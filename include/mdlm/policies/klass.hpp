@@ -26,7 +26,7 @@ namespace mdlm {
 //! The history is kept for every masked position of the generation region (shared across blocks).
 //! Defaults: the LLaDA GSM8K script (tau_c 0.6, kappa 0.015, h 2).
 struct klass {
-  double kl_threshold = 0.015;          //!< kappa > 0
+  double kl_threshold = 0.015;          //!< kappa > 0; +inf = every position is stable
   double confidence_threshold = 0.6;    //!< tau_c in [0, 1]
   std::size_t history = 2;              //!< h >= 1
   bool strict_confidence = true;        //!< true: p > tau_c (LLaDA); false: p >= tau_c (Dream)
@@ -41,8 +41,8 @@ struct klass {
   };
 
   void validate() const {
-    detail::require(std::isfinite(kl_threshold) && kl_threshold > 0.0, "kl_threshold = ", kl_threshold,
-                    " must be finite and > 0");
+    detail::require(!std::isnan(kl_threshold) && kl_threshold > 0.0, "kl_threshold = ", kl_threshold,
+                    " must be > 0 (+inf allowed)");
     detail::require(confidence_threshold >= 0.0 && confidence_threshold <= 1.0,
                     "confidence_threshold = ", confidence_threshold, " must lie in [0, 1]");
     detail::require(history >= 1, "history = ", history, " must be >= 1");

@@ -19,11 +19,13 @@ namespace mdlm {
 //! entropy decoding (sigma_{ENTROPY,1}). Defaults are the paper's appendix A settings (lambda 0.2,
 //! k_max 32). H is the entropy of the model's softmax(z), untempered.
 struct med {
-  double lambda = 0.2;      //!< entropy threshold in nats, >= 0
+  //! Entropy threshold in nats, >= 0; +inf = every position qualifies (k_max per step, lowest
+  //! entropies first), the "always" value every threshold of mdlm accepts.
+  double lambda = 0.2;
   std::size_t k_max = 32;   //!< at most this many positions per step, >= 1
 
   void validate() const {
-    detail::require(std::isfinite(lambda) && lambda >= 0.0, "lambda = ", lambda, " must be finite and >= 0");
+    detail::require(!std::isnan(lambda) && lambda >= 0.0, "lambda = ", lambda, " must be >= 0 (+inf allowed)");
     detail::require(k_max >= 1, "k_max = ", k_max, " must be >= 1");
   }
   [[nodiscard]] bool scheduled() const noexcept { return false; }

@@ -126,8 +126,10 @@ using output_distribution = std::vector<sequence_probability>;
 
 //! The result of `exact_output_distribution`.
 struct exact_decode_result {
-  output_distribution outputs;        //!< q_out: the sampler's output distribution (completed runs)
-  double incomplete_probability = 0;  //!< mass of runs ending in no_progress or invalid_logits
+  output_distribution outputs;        //!< q_out: the sampler's output distribution (completed or incomplete runs)
+  //! Mass of runs that return no output: no_progress, step_limit or invalid_logits (a schedule that
+  //! leaves masks, status `incomplete`, is an output: its canvas, masks included, is in `outputs`).
+  double incomplete_probability = 0;
   double expected_nfe = 0;            //!< E_q[number of model calls]
   std::size_t states = 0;             //!< distinct loop states enumerated for the sampler
   //! With `track_unmask_steps`: the law of (output, unmask steps) of completed runs, sorted by
@@ -140,6 +142,40 @@ struct exact_decode_result {
   double trajectory_bound = 0;
   double exact_expected_steps = 0;    //!< E_p[number of model calls]
 };
+
+//! Requirement of the exact process and of `model_output_distribution`: the model's exact joint
+//! conditional of a set of masked positions.
+//!
+//!     auto j = m.conditional_joint(std::span<const token_id> tokens, std::span<const std::size_t> a);
+//!
+//! returns p(x_a | every non-mask token of `tokens`) for the masked positions a = (a_1, ..., a_k)
+//! (other masked positions marginalised) as a dense row-major array of k axes, one per position in
+//! the order given, each of extent S (the number of symbols; token ids 0..S-1, the mask excluded):
+//! `j.shape()[0]` is S (when k > 0), `j.size()` is S^k, and `j.data()[e]` is the probability of the
+//! symbols whose base-S digits, most significant first, spell e. k = 0 gives one entry, 1 (or 0
+//! for an impossible prompt). `joint_table` and `hmm` (reference/joint_table.hpp, reference/hmm.hpp)
+//! return an `xt::xarray<double>` of this shape.
+template <class M>
+concept has_conditional_joint = requires(const M& m, std::span<const token_id> t, std::span<const std::size_t> a) {
+  { m.conditional_joint(t, a).shape()[0] } -> std::convertible_to<std::size_t>;
+  { m.conditional_joint(t, a).size() } -> std::convertible_to<std::size_t>;
+  { m.conditional_joint(t, a).data()[0] } -> std::convertible_to<double>;
+};
+
+//! Checks `M` against what `model_output_distribution` and the exact process of
+//! `exact_output_distribution` need, one requirement at a time with a readable message:
+//! `static_assert(mdlm::reference::check_joint_model<my_model>());`.
+template <class M>
+consteval bool check_joint_model() {
+  static_assert(check_conditional_model<M>());
+  static_assert(produces_exact_logits<M>,
+                "mdlm::reference: an exact model needs `logits(std::span<const token_id>, std::span<double>)`");
+  static_assert(has_conditional_joint<M>,
+                "mdlm::reference: an exact model needs `conditional_joint(std::span<const token_id>, "
+                "std::span<const std::size_t>)` returning a row-major array with shape()[0] = symbols, size() and "
+                "data() (see has_conditional_joint)");
+  return ExactConditionalModel<M> && has_conditional_joint<M>;
+}
 
 namespace detail {
 
@@ -158,17 +194,24 @@ struct loop_key {
   friend bool operator==(const loop_key&, const loop_key&) = default;
 };
 
-enum class loop_status { running, completed, no_progress };
+//! How a state ends: still running, an output (`completed`; `incomplete` = a schedule that left
+//! masks, which decode also returns as its output), or no output (no progress / step limit).
+enum class loop_status { running, completed, incomplete, no_progress };
 
 //! `decode_session`'s block bookkeeping (enter_block / advance), as pure functions of a loop_key.
 struct loop_rules {
-  std::size_t region_begin = 0, region_end = 0, block_length = 0, blocks = 0, steps_per_block = 0;
+  std::size_t region_begin = 0, region_end = 0, block_length = 0, blocks = 0, steps = 0, steps_per_block = 0;
+  std::size_t max_nfe = 0;
   token_id mask = 0;
 
   [[nodiscard]] std::size_t block_begin(const loop_key& k) const noexcept {
     return region_begin + k.block * block_length;
   }
   [[nodiscard]] std::size_t block_end(const loop_key& k) const noexcept { return block_begin(k) + block_length; }
+  //! First candidate position: as decode_session::candidates_begin.
+  [[nodiscard]] std::size_t candidates_begin(const loop_key& k) const noexcept {
+    return steps > 0 ? region_begin : block_begin(k);
+  }
   [[nodiscard]] std::size_t masks_in(const loop_key& k, std::size_t b, std::size_t e) const noexcept {
     return static_cast<std::size_t>(std::count(k.tokens.begin() + static_cast<std::ptrdiff_t>(b),
                                                k.tokens.begin() + static_cast<std::ptrdiff_t>(e), mask));
@@ -176,7 +219,8 @@ struct loop_rules {
 
   loop_status enter_block(loop_key& k, std::size_t b) const noexcept {
     for (;; ++b) {
-      if (b >= blocks) return loop_status::completed;
+      if (b >= blocks)
+        return masks_in(k, region_begin, region_end) == 0 ? loop_status::completed : loop_status::incomplete;
       k.block = b;
       k.block_masked_at_start = masks_in(k, block_begin(k), block_end(k));
       k.step_in_block = 0;
@@ -184,19 +228,21 @@ struct loop_rules {
     }
   }
 
-  //! After a step that changed `changed` positions.
-  loop_status after_step(loop_key& k, std::size_t changed) const noexcept {
+  //! After step `step` (0-based) that changed `changed` positions.
+  loop_status after_step(loop_key& k, std::size_t changed, std::size_t step) const noexcept {
     // Scheduled runs never read the idle count; keeping it 0 there lets more states merge.
-    k.idle_steps = (changed == 0 && steps_per_block == 0) ? k.idle_steps + 1 : 0;
+    if (changed == 0 && steps_per_block == 0) ++k.idle_steps;
     ++k.step_in_block;
-    const bool block_complete = masks_in(k, block_begin(k), block_end(k)) == 0;
+    loop_status st = loop_status::running;
     if (steps_per_block > 0) {
-      if (k.step_in_block >= steps_per_block && block_complete) return enter_block(k, k.block + 1);
-      return loop_status::running;
+      if (k.step_in_block >= steps_per_block) st = enter_block(k, k.block + 1);
+    } else if (masks_in(k, block_begin(k), block_end(k)) == 0) {
+      st = enter_block(k, k.block + 1);
+    } else if (k.idle_steps > region_end - region_begin) {
+      return loop_status::no_progress;
     }
-    if (block_complete) return enter_block(k, k.block + 1);
-    if (k.idle_steps > region_end - region_begin + 1) return loop_status::no_progress;
-    return loop_status::running;
+    if (st == loop_status::running && step + 1 >= max_nfe) return loop_status::no_progress;  // step_limit
+    return st;
   }
 };
 
@@ -351,11 +397,6 @@ void enumerate_selections(const dream_origin& policy, const step_context& ctx, s
   }
 }
 
-template <class M>
-concept has_conditional_joint = requires(const M& m, std::span<const token_id> t, std::span<const std::size_t> a) {
-  m.conditional_joint(t, a);
-};
-
 //! Writes a policy's selection into `tokens` exactly as `decode_session::step` does; returns the
 //! number of changed positions.
 inline std::size_t apply_selection(loop_key& k, std::span<const position_info> cand, const selection& s,
@@ -366,7 +407,7 @@ inline std::size_t apply_selection(loop_key& k, std::span<const position_info> c
   std::size_t changed = 0;
   for (std::size_t i : s.unmask) {
     const std::size_t p = cand[i].position;
-    if (tokens[p] != mask) continue;
+    if (tokens[p] != mask || cand[i].token == mask) continue;  // the mask id is written back: no change
     tokens[p] = cand[i].token;
     if (track) k.unmask_step[p] = static_cast<std::int32_t>(step);
     ++changed;
@@ -403,7 +444,7 @@ class state_expander {
     }
     choices_.clear();
     probs_.clear();
-    for (std::size_t p = rules_.block_begin(k); p < rules_.block_end(k); ++p) {
+    for (std::size_t p = rules_.candidates_begin(k); p < rules_.block_end(k); ++p) {
       if (k.tokens[p] != rules_.mask) continue;
       const std::span<const Real> row(rows_.data() + p * vocab_, vocab_);
       if (!compute_logit_stats(row).valid) return false;
@@ -439,7 +480,7 @@ class state_expander {
                            k.block,
                            k.step_in_block,
                            rules_.steps_per_block,
-                           opt_.steps,
+                           rules_.steps,
                            rules_.block_begin(k),
                            rules_.block_end(k),
                            k.block_masked_at_start,
@@ -538,9 +579,10 @@ void run_exact(Model& model, const canvas& c, const decode_options<Policy>& opt,
           loop_key nk = key;
           const std::size_t changed =
               apply_selection(nk, cand, s, rules.region_begin, rules.region_end, rules.mask, t);
-          switch (rules.after_step(nk, changed)) {
+          switch (rules.after_step(nk, changed, t)) {
             case loop_status::running: next[std::move(nk)] += prob * pb; break;
             case loop_status::completed:
+            case loop_status::incomplete:
               outputs[nk.tokens] += prob * pb;
               if (!nk.unmask_step.empty()) trajectories[{nk.tokens, nk.unmask_step}] += prob * pb;
               break;
@@ -616,9 +658,10 @@ void run_exact(Model& model, const canvas& c, const decode_options<Policy>& opt,
               ++changed;
             }
             const double pn = prob * pa * px;
-            switch (rules.after_step(nk, changed)) {
+            switch (rules.after_step(nk, changed, t)) {
               case loop_status::running: next[std::move(nk)] += pn; break;
-              case loop_status::completed: outputs[nk.tokens] += pn; break;
+              case loop_status::completed:
+              case loop_status::incomplete: outputs[nk.tokens] += pn; break;
               case loop_status::no_progress: res.exact_incomplete_probability += pn; break;
             }
           }
@@ -662,13 +705,17 @@ template <ExactConditionalModel Model, unmasking_policy Policy>
   eopt.validate();
   const std::size_t vocab = static_cast<std::size_t>(model.vocab_size());
   const auto mask = static_cast<token_id>(model.mask_token());
-  const std::size_t block = mdlm::detail::validate_decode(c, options, vocab, mask);
+  const auto plan = mdlm::detail::validate_decode(c, options, vocab, mask);
   detail::loop_rules rules;
   rules.region_begin = c.region_begin;
   rules.region_end = c.region_end;
-  rules.block_length = block;
-  rules.blocks = c.region_length() / block;
-  rules.steps_per_block = options.steps / rules.blocks;
+  rules.block_length = plan.block_length;
+  rules.blocks = c.region_length() / plan.block_length;
+  rules.steps = plan.steps;
+  rules.steps_per_block = plan.steps / rules.blocks;
+  rules.max_nfe = options.max_nfe > 0 ? options.max_nfe
+                  : plan.steps > 0    ? plan.steps
+                                      : c.masked_count(mask) + c.region_length() + 1;
   rules.mask = mask;
   exact_decode_result res;
   if (eopt.precision == logit_precision::exact) detail::run_exact<double>(model, c, options, eopt, rules, vocab, res);
@@ -680,9 +727,9 @@ template <ExactConditionalModel Model, unmasking_policy Policy>
 //! the masked positions M of the generation region, as an output_distribution of whole canvases
 //! (what a sampler that is exact should output).
 //! @throws std::invalid_argument for an invalid canvas (as `decode`) or an impossible prompt.
-template <ExactConditionalModel Model>
-  requires detail::has_conditional_joint<Model>
+template <class Model>
 [[nodiscard]] output_distribution model_output_distribution(Model& model, const canvas& c) {
+  static_assert(check_joint_model<Model>());
   const std::size_t vocab = static_cast<std::size_t>(model.vocab_size());
   const auto mask = static_cast<token_id>(model.mask_token());
   mdlm::detail::validate_decode(c, decode_options<med>{}, vocab, mask);
