@@ -38,7 +38,10 @@ void run_decode(benchmark::State& state, mdlm::decode_options<Policy> opt) {
     mdlm::detail::decode_session<Policy> session(c, opt, mdlm::counter_rng{3}, vocab, mask, 0);
     state.ResumeTiming();
     while (!session.done()) {
-      session.step(std::span<const float>(logits));
+      session.prepare();
+      const auto out = session.choice_buffer();
+      mdlm::detail::choices_from_logits(session, std::span<const float>(logits), vocab, out, opt.pool);
+      session.step(std::span<const mdlm::row_choice>(out), std::span<const float>(logits));
       steps += 1.0;
     }
     benchmark::DoNotOptimize(session.tokens().data());

@@ -61,24 +61,22 @@
 #include "mdlm/observer.hpp"
 #include "mdlm/policy.hpp"
 #include "mdlm/rng.hpp"
+#include "mdlm/row_choices.hpp"
+#include "mdlm/row_model.hpp"
 #include "mdlm/token_choice.hpp"
 
 namespace mdlm {
 
-//! How `decode` computes the per-position statistics and token choice of a step.
-enum class stats_path {
-  //! The one-pass SIMD kernels of kernels/batched_stats.hpp (the default): statistics, greedy or
-  //! Gumbel-max token and the tempered quantities in one read of each masked row, rows spread over
-  //! `decode_options::pool`. Top-k / top-p filters take the kernels' statistics and then the slower
-  //! sorting path of token_choice.hpp. Tokens equal the reference path's exactly; the statistics
-  //! agree with it to ~1e-6 relative (tests/kernels). Rows narrower than
-  //! `detail::kernels_min_vocab` entries (exact reference models, toy models) take the reference
-  //! path: a vector pass has nothing to gain there, and such decodes then equal the reference bit
-  //! for bit, ties between equal confidences included.
-  kernels,
-  //! `compute_logit_stats` + `choose_token` per row in double precision, one row after another: the
-  //! reference the kernels are tested against.
-  scalar_reference,
+//! Which model interface a decode run uses (row_model.hpp).
+enum class model_interface {
+  //! The row-statistics interface when the model provides it and the policy and every observer
+  //! read only statistics (`reads_logit_rows = false`); the logits otherwise. The default.
+  automatic,
+  //! Always `logits` / `batch_logits` (the model must be a ConditionalModel).
+  logits,
+  //! Always `row_choices` / `batch_row_choices`; std::invalid_argument naming the reason when the
+  //! model lacks it or the policy or an observer reads logit rows.
+  row_choices,
 };
 
 //! Options of a decode run. `Policy` is any `unmasking_policy` (policies/*.hpp).
@@ -91,7 +89,10 @@ struct decode_options {
   //! one call per generated position for scheduled policies. Adaptive policies with steps > 0 get
   //! steps / blocks calls per block, like scheduled ones; 0 = adaptive.
   std::size_t steps = 0;
-  stats_path path = stats_path::kernels;  //!< statistics / token-choice implementation (default kernels)
+  stats_path path = stats_path::kernels;  //!< statistics / token-choice method on host rows (default kernels)
+  //! Model interface (default automatic: row statistics whenever the model and the observers allow;
+  //! `decode_result::interface` says which was used and `interface_note` why not row statistics).
+  model_interface interface = model_interface::automatic;
   //! Threads for the statistics kernels (kernels/thread_pool.hpp), owned by the caller; nullptr
   //! (default) = the calling thread. Results do not depend on it.
   thread_pool* pool = nullptr;
@@ -143,6 +144,11 @@ struct decode_result {
   std::string message;                     //!< set unless status is completed or stopped
   std::size_t error_step = 0;              //!< step of the invalid row
   std::size_t error_position = 0;          //!< position of the invalid row
+  //! The model interface the run used (never `automatic`).
+  model_interface interface = model_interface::logits;
+  //! Why the run used logits although the model also provides row statistics (empty otherwise): the
+  //! fallback to the slower path is never silent.
+  std::string interface_note;
 
   //! True when the run ended as intended: every mask decoded, or an observer stopped it. False for
   //! invalid logits, no progress, a step limit, and an `incomplete` schedule (masks left).
@@ -152,9 +158,6 @@ struct decode_result {
 };
 
 namespace detail {
-
-//! Narrowest logit row for which `stats_path::kernels` calls the vector kernels (see stats_path).
-inline constexpr std::size_t kernels_min_vocab = 128;
 
 template <class Policy>
 struct policy_state {
@@ -229,13 +232,16 @@ class decode_session {
       state_.emplace(opt.policy.make_state(decode_setup{c.tokens.size(), vocab, region_begin_, region_end_,
                                                         block_length_, steps_, mask}));
     }
-    // Scheduled steps may see masks left in earlier blocks: up to the whole region is a candidate.
-    const std::size_t max_candidates = steps_ > 0 ? c.region_length() : block_length_;
-    candidates_.reserve(max_candidates);
-    rows_.reserve(max_candidates);
-    choices_.reserve(max_candidates);
+    rows_.reserve(c.tokens.size());
+    extra_rows_.reserve(2 * c.tokens.size());
+    choices_.resize(c.tokens.size());  // the most rows a step can request
+    candidates_.reserve(c.tokens.size());
     sel_.reserve(c.tokens.size());
     scratch_.reserve(vocab);
+    request_.choice = opt.choice;
+    request_.rng = rng;
+    request_.sequence = sequence_;
+    request_.path = opt.path;
     done_ = masked_total_ == 0;
     if (!done_) enter_block(0);
   }
@@ -245,37 +251,73 @@ class decode_session {
   [[nodiscard]] std::size_t length() const noexcept { return result_.tokens.size(); }
   //! The most model calls this run can make (`decode_options::max_nfe` resolved).
   [[nodiscard]] std::size_t max_nfe() const noexcept { return max_nfe_; }
+  //! Scratch space of the host-rows path (compute_row_choices).
+  [[nodiscard]] choice_scratch& scratch() noexcept { return scratch_; }
+  //! The session's own buffer for the next call's row choices (request().rows.size() entries).
+  [[nodiscard]] std::span<row_choice> choice_buffer() noexcept {
+    return std::span<row_choice>(choices_.data(), rows_.size());
+  }
 
-  //! Processes one model call whose rows for this canvas are `logits` (L x V).
+  //! The rows the next call needs (the masked candidates of the step, plus the rows the policy and
+  //! the observers declare, ascending, unique) and how to choose their tokens. Allocation-free.
   template <class... Observers>
-  void step(std::span<const float> logits, Observers&... observers) {
+  const row_request& prepare(const Observers&... observers) {
+    rows_.clear();
+    for (std::size_t p = candidates_begin(); p < block_end_; ++p)
+      if (result_.tokens[p] == mask_) rows_.push_back(p);
+    constexpr bool declared = declares_rows<Policy> || (declares_rows<Observers> || ...);
+    if constexpr (declared) {
+      extra_rows_.clear();
+      const row_query q{result_.nfe, batch_index_, region_begin_, region_end_, block_begin_,
+                        block_end_,  mask_,        result_.tokens};
+      if constexpr (declares_rows<Policy>) opt_.policy.add_rows(q, extra_rows_);
+      (add_declared_rows(observers, q), ...);
+      for (std::size_t p : extra_rows_)
+        if (p < result_.tokens.size()) rows_.push_back(p);
+      std::sort(rows_.begin(), rows_.end());
+      rows_.erase(std::unique(rows_.begin(), rows_.end()), rows_.end());
+    }
+    request_.rows = rows_;
+    request_.step = static_cast<std::uint32_t>(result_.nfe);
+    return request_;
+  }
+
+  //! The request made by the last `prepare`.
+  [[nodiscard]] const row_request& request() const noexcept { return request_; }
+
+  //! Processes one model call: `choices[i]` describes `request().rows[i]`; `logits` holds the
+  //! call's L x V rows on the logits interface and is empty on the row-statistics interface.
+  template <class... Observers>
+  void step(std::span<const row_choice> choices, std::span<const float> logits, Observers&... observers) {
     const std::size_t step = result_.nfe++;
     auto& tok = result_.tokens;
-    // Statistics and token choice for every masked position of the block.
+    // The candidates: the requested rows that are masked positions of [candidates_begin, block_end).
     candidates_.clear();
-    if (opt_.path == stats_path::scalar_reference || vocab_ < kernels_min_vocab) {
-      for (std::size_t p = candidates_begin(); p < block_end_; ++p) {
-        if (tok[p] != mask_) continue;
-        const auto row = logits.subspan(p * vocab_, vocab_);
-        const logit_stats s = compute_logit_stats(row);
-        if (!s.valid) return fail_invalid(step, p);
-        candidates_.push_back(choose_token(row, s, opt_.choice, rng_, sequence_, static_cast<std::uint32_t>(step),
-                                           p, scratch_));
-      }
-    } else if (!kernel_choices(logits, step)) {
-      return;
+    const std::size_t cb = candidates_begin();
+    for (std::size_t i = 0; i < rows_.size(); ++i) {
+      const std::size_t p = rows_[i];
+      if (p < cb || p >= block_end_ || tok[p] != mask_) continue;
+      const row_choice& c = choices[i];
+      if (!c.stats.valid) return fail_invalid(step, p);
+      if (c.token < 0 || static_cast<std::size_t>(c.token) >= vocab_) return fail_token(step, p, c.token);
+      candidates_.push_back(to_position_info(c, p));
     }
-    step_event ev{step, result_.nfe, block_, block_begin_, block_end_, region_begin_, region_end_, batch_index_,
-                  sequence_, mask_, tok, logits, vocab_, candidates_, {}, {}};
+    const std::span<const std::size_t> row_positions(rows_);
+    const std::span<const row_choice> row_stats = choices.first(rows_.size());
+    step_event ev{step,      result_.nfe, block_,     block_begin_, block_end_, region_begin_,
+                  region_end_, batch_index_, sequence_, mask_,      tok,        logits,
+                  vocab_,    candidates_, {},        {},          row_positions, row_stats};
     if constexpr (sizeof...(Observers) > 0) {
       bool stop = false;
       ((stop = (detail::notify_logits(observers, ev) == observer_action::stop) || stop), ...);
       record_observer_writes(step);
       if (stop) return finish(decode_status::stopped);
     }
-    const step_context ctx{step,  block_,      step_in_block_, steps_per_block_, steps_,     block_begin_,
-                           block_end_, block_masked_at_start_, masked_total_, sequence_,  rng_,
-                           tok,   logits,      vocab_,         mask_};
+    const step_context ctx{step,       block_,        step_in_block_, steps_per_block_,
+                           steps_,     block_begin_,  block_end_,     block_masked_at_start_,
+                           masked_total_, sequence_, rng_,           tok,
+                           logits,     vocab_,        mask_,          row_positions,
+                           row_stats};
     sel_.clear();
     if constexpr (stateful_policy<Policy>) opt_.policy.select(ctx, candidates_, *state_, sel_);
     else opt_.policy.select(ctx, candidates_, sel_);
@@ -370,45 +412,25 @@ class decode_session {
     return n;
   }
 
-  //! The kernels path of `step`: one batched call over the block's masked rows (row index =
-  //! canvas position, which keys the Gumbel noise exactly as choose_token does). Returns false after
-  //! reporting the first invalid row.
-  bool kernel_choices(std::span<const float> logits, std::size_t step) {
-    const auto& tok = result_.tokens;
-    rows_.clear();
-    for (std::size_t p = candidates_begin(); p < block_end_; ++p)
-      if (tok[p] == mask_) rows_.push_back(p);
-    choices_.resize(rows_.size());  // within the reserved capacity: no allocation
-    const bool filtered = (opt_.choice.top_p && *opt_.choice.top_p < 1.0) || opt_.choice.top_k.has_value();
-    const row_choice_options ko{.temperature = filtered ? 0.0 : opt_.choice.temperature,
-                                .rng = rng_,
-                                .sequence = sequence_,
-                                .step = static_cast<std::uint32_t>(step)};
-    choose_rows(logits, vocab_, std::span<const std::size_t>(rows_), std::span<row_choice>(choices_), ko, opt_.pool);
-    for (std::size_t i = 0; i < rows_.size(); ++i) {
-      const std::size_t p = rows_[i];
-      const row_choice& c = choices_[i];
-      if (!c.stats.valid) {
-        fail_invalid(step, p);
-        return false;
-      }
-      if (filtered) {
-        // Top-k / top-p: the documented slower path (a sort of the row) with the kernels' statistics.
-        candidates_.push_back(choose_token(logits.subspan(p * vocab_, vocab_), c.stats, opt_.choice, rng_, sequence_,
-                                           static_cast<std::uint32_t>(step), p, scratch_));
-      } else {
-        candidates_.push_back(to_position_info(c, p));
-      }
-    }
-    return true;
-  }
-
   void fail_invalid(std::size_t step, std::size_t pos) {
     result_.error_step = step;
     result_.error_position = pos;
     result_.message = concat("the model returned an invalid logit row (NaN, +inf or all -inf) at step ", step,
                              ", position ", pos);
     finish(decode_status::invalid_logits);
+  }
+
+  void fail_token(std::size_t step, std::size_t pos, token_id t) {
+    result_.error_step = step;
+    result_.error_position = pos;
+    result_.message = concat("the model's row statistics at step ", step, ", position ", pos, " choose token ", t,
+                             ", outside the vocabulary [0, ", vocab_, ")");
+    finish(decode_status::invalid_logits);
+  }
+
+  template <class O>
+  void add_declared_rows(const O& o, const row_query& q) {
+    if constexpr (declares_rows<O>) o.add_rows(q, extra_rows_);
   }
 
   void finish(decode_status s) {
@@ -430,8 +452,10 @@ class decode_session {
   std::vector<char> initially_masked_;
   std::optional<typename policy_state<Policy>::type> state_;
   std::vector<position_info> candidates_;
-  std::vector<std::size_t> rows_;        // kernels path: masked positions of the block
-  std::vector<row_choice> choices_;      // kernels path: their statistics and tokens
+  std::vector<std::size_t> rows_;        // the rows of the coming / current call (ascending)
+  std::vector<std::size_t> extra_rows_;  // rows declared by the policy and the observers
+  std::vector<row_choice> choices_;      // the session's own buffer for their statistics
+  row_request request_;
   selection sel_;
   choice_scratch scratch_;
   std::size_t region_begin_ = 0, region_end_ = 0, block_length_ = 0, blocks_ = 0, steps_ = 0, steps_per_block_ = 0;
@@ -444,39 +468,106 @@ class decode_session {
 
 }  // namespace detail
 
+namespace detail {
+
+//! Which interface a run uses: true = row statistics; `note` says why logits were used although
+//! the model has row statistics. Throws std::invalid_argument for an impossible `model_interface`.
+template <class Model, class Policy, class... Observers>
+[[nodiscard]] bool use_row_interface(model_interface requested, std::string& note) {
+  constexpr bool has_rows = RowStatisticsModel<Model>;
+  constexpr bool has_logits = ConditionalModel<Model>;
+  constexpr bool policy_reads = reads_logit_rows<Policy>();
+  constexpr bool observer_reads = (reads_logit_rows<Observers>() || ...);
+  const char* reader = policy_reads ? "the policy reads logit rows (it does not declare reads_logit_rows = false)"
+                       : observer_reads
+                           ? "an observer reads logit rows (it does not declare reads_logit_rows = false)"
+                           : nullptr;
+  switch (requested) {
+    case model_interface::logits:
+      require(has_logits, "model_interface::logits: the model has no logits(tokens, out)");
+      if (has_rows) note = "decode_options::interface = model_interface::logits";
+      return false;
+    case model_interface::row_choices:
+      require(has_rows, "model_interface::row_choices: the model has no row_choices(tokens, request, out)");
+      require(reader == nullptr, "model_interface::row_choices: ", reader);
+      return true;
+    case model_interface::automatic: break;
+  }
+  if (!has_rows) return false;
+  if (reader == nullptr) return true;
+  require(has_logits, "the model provides only row statistics, but ", reader);
+  note = reader;
+  return false;
+}
+
+//! The statistics of one call of `session` from the logits `model` wrote into `logits`.
+template <class Policy>
+void choices_from_logits(decode_session<Policy>& session, std::span<const float> logits, std::size_t vocab,
+                         std::span<row_choice> out, thread_pool* pool) {
+  compute_row_choices(logits, vocab, session.request(), out, pool, session.scratch());
+}
+
+}  // namespace detail
+
 //! Decodes one canvas with `model` (one model call per step; see the file comment).
-//! @param model     any ConditionalModel
+//! @param model     a ConditionalModel (logits), a RowStatisticsModel (row_model.hpp), or both;
+//!                  `options.interface` chooses, `decode_result::interface` reports the choice
 //! @param c         the canvas (its generation region is decoded; `c.sequence` keys the randomness)
 //! @param options   policy, token choice, block length, steps
 //! @param rng       the run's counter-based generator (its seed)
 //! @param observers zero or more step observers (observer.hpp)
-//! @throws std::invalid_argument on bad options/canvas (before any model call)
-template <ConditionalModel Model, unmasking_policy Policy, class... Observers>
+//! @throws std::invalid_argument on bad options/canvas or an impossible interface (before any call)
+template <decodable_model Model, unmasking_policy Policy, class... Observers>
 [[nodiscard]] decode_result decode(Model& model, const canvas& c, const decode_options<Policy>& options,
                                    counter_rng rng, Observers&&... observers) {
   static_assert((step_observer<std::remove_reference_t<Observers>> && ...),
                 "mdlm::decode: each observer needs on_logits(step_event&), on_step(step_event&) or to be "
                 "invocable with const step_event&");
+  std::string note;
+  const bool rows = detail::use_row_interface<Model, Policy, std::remove_cvref_t<Observers>...>(options.interface, note);
   const std::size_t vocab = static_cast<std::size_t>(model.vocab_size());
   detail::decode_session<Policy> session(c, options, rng, vocab, static_cast<token_id>(model.mask_token()), 0);
-  std::vector<float> logits(session.length() * vocab);
+  std::vector<float> logits(rows ? 0 : session.length() * vocab);
   while (!session.done()) {
-    model.logits(session.tokens(), std::span<float>(logits));
-    session.step(std::span<const float>(logits), observers...);
+    const row_request& request = session.prepare(observers...);
+    const std::span<row_choice> out = session.choice_buffer();
+    if (rows) {
+      if constexpr (RowStatisticsModel<Model>) model.row_choices(session.tokens(), request, out);
+    } else {
+      if constexpr (ConditionalModel<Model>) {
+        model.logits(session.tokens(), std::span<float>(logits));
+        detail::choices_from_logits(session, std::span<const float>(logits), vocab, out, options.pool);
+      }
+    }
+    session.step(std::span<const row_choice>(out), std::span<const float>(logits), observers...);
   }
-  return std::move(session).take_result();
+  decode_result r = std::move(session).take_result();
+  r.interface = rows ? model_interface::row_choices : model_interface::logits;
+  r.interface_note = std::move(note);
+  return r;
 }
 
-//! Decodes a batch of canvases of equal length with one `batch_logits` call per step over the
-//! canvases still running. Each canvas's result is bit-identical to decoding it alone (given a
-//! batch-invariant model), whatever the batch composition. Observers see `step_event::batch_index`.
-template <BatchedConditionalModel Model, unmasking_policy Policy, class... Observers>
+//! Anything `decode_batch` accepts: a BatchedConditionalModel or a RowStatisticsModel (one
+//! `row_choices` call per canvas when it has no `batch_row_choices`).
+template <class M>
+concept batch_decodable_model = BatchedConditionalModel<M> || RowStatisticsModel<M>;
+
+//! Decodes a batch of canvases of equal length with one model call per step (`batch_logits`, or
+//! `batch_row_choices`) over the canvases still running. Each canvas's result is bit-identical to
+//! decoding it alone (given a batch-invariant model), whatever the batch composition. Observers see
+//! `step_event::batch_index`.
+template <batch_decodable_model Model, unmasking_policy Policy, class... Observers>
 [[nodiscard]] std::vector<decode_result> decode_batch(Model& model, std::span<const canvas> canvases,
                                                       const decode_options<Policy>& options, counter_rng rng,
                                                       Observers&&... observers) {
   static_assert((step_observer<std::remove_reference_t<Observers>> && ...),
                 "mdlm::decode_batch: each observer needs on_logits(step_event&), on_step(step_event&) or to be "
                 "invocable with const step_event&");
+  std::string note;
+  const bool rows = detail::use_row_interface<Model, Policy, std::remove_cvref_t<Observers>...>(options.interface, note);
+  if (!rows)
+    detail::require(BatchedConditionalModel<Model>,
+                    "decode_batch on the logits interface needs batch_logits(tokens, batch, out)");
   const std::size_t vocab = static_cast<std::size_t>(model.vocab_size());
   const auto mask = static_cast<token_id>(model.mask_token());
   std::vector<detail::decode_session<Policy>> sessions;
@@ -488,27 +579,59 @@ template <BatchedConditionalModel Model, unmasking_policy Policy, class... Obser
     sessions.emplace_back(canvases[b], options, rng, vocab, mask, b);
   }
   std::vector<token_id> tokens(canvases.size() * length);
-  std::vector<float> logits(canvases.size() * length * vocab);
-  std::vector<std::size_t> active;
+  std::vector<float> logits(rows ? 0 : canvases.size() * length * vocab);
+  std::vector<row_choice> choices(canvases.size() * length);
+  std::vector<row_request> requests;
+  requests.reserve(canvases.size());
+  std::vector<std::size_t> active, offset;
   active.reserve(canvases.size());
+  offset.reserve(canvases.size() + 1);
   for (;;) {
     active.clear();
     for (std::size_t b = 0; b < sessions.size(); ++b)
       if (!sessions[b].done()) active.push_back(b);
     if (active.empty()) break;
+    requests.clear();
+    offset.assign(1, 0);
     for (std::size_t j = 0; j < active.size(); ++j) {
-      const auto t = sessions[active[j]].tokens();
+      auto& s = sessions[active[j]];
+      requests.push_back(s.prepare(observers...));
+      offset.push_back(offset.back() + requests.back().rows.size());
+      const auto t = s.tokens();
       std::copy(t.begin(), t.end(), tokens.begin() + static_cast<std::ptrdiff_t>(j * length));
     }
-    model.batch_logits(std::span<const token_id>(tokens.data(), active.size() * length), active.size(),
-                       std::span<float>(logits.data(), active.size() * length * vocab));
-    for (std::size_t j = 0; j < active.size(); ++j)
-      sessions[active[j]].step(std::span<const float>(logits.data() + j * length * vocab, length * vocab),
-                               observers...);
+    const std::span<const token_id> batch_tokens(tokens.data(), active.size() * length);
+    auto slice = [&](std::size_t j) { return std::span<row_choice>(choices.data() + offset[j], offset[j + 1] - offset[j]); };
+    if (rows) {
+      if constexpr (BatchedRowStatisticsModel<Model>) {
+        model.batch_row_choices(batch_tokens, active.size(), std::span<const row_request>(requests),
+                                std::span<row_choice>(choices.data(), offset.back()));
+      } else if constexpr (RowStatisticsModel<Model>) {
+        for (std::size_t j = 0; j < active.size(); ++j)
+          model.row_choices(batch_tokens.subspan(j * length, length), requests[j], slice(j));
+      }
+    } else {
+      if constexpr (BatchedConditionalModel<Model>) {
+        model.batch_logits(batch_tokens, active.size(), std::span<float>(logits.data(), active.size() * length * vocab));
+        for (std::size_t j = 0; j < active.size(); ++j)
+          detail::choices_from_logits(sessions[active[j]],
+                                      std::span<const float>(logits.data() + j * length * vocab, length * vocab), vocab,
+                                      slice(j), options.pool);
+      }
+    }
+    for (std::size_t j = 0; j < active.size(); ++j) {
+      const std::span<const float> rows_j =
+          rows ? std::span<const float>() : std::span<const float>(logits.data() + j * length * vocab, length * vocab);
+      sessions[active[j]].step(std::span<const row_choice>(slice(j)), rows_j, observers...);
+    }
   }
   std::vector<decode_result> results;
   results.reserve(sessions.size());
-  for (auto& s : sessions) results.push_back(std::move(s).take_result());
+  for (auto& s : sessions) {
+    results.push_back(std::move(s).take_result());
+    results.back().interface = rows ? model_interface::row_choices : model_interface::logits;
+    results.back().interface_note = note;
+  }
   return results;
 }
 

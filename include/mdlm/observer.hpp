@@ -11,6 +11,16 @@
 //! each returning `observer_action` (or void = proceed). A plain callable invocable with
 //! `const step_event&` is an `on_step` observer. Observers may write tokens into `event.tokens`
 //! (e.g. fill the answer block); the loop records such writes as unmasked at this step.
+//!
+//! Rows and logits. Every step computes the statistics and chosen token (`row_choice`) of its
+//! candidates and of the rows observers declare with an optional member
+//!     `void add_rows(const row_query& q, std::vector<std::size_t>& rows) const`
+//! (push canvas positions; duplicates and order do not matter; at most the canvas length in total);
+//! observers read them with `step_event::stats_at(pos)`. Those statistics are the same on both model
+//! interfaces (row_model.hpp). The raw rows `step_event::logits` exist only when the model returned
+//! logits: an observer that reads them declares nothing; one that reads only `stats_at`, candidates
+//! and tokens declares `static constexpr bool reads_logit_rows = false;`, which lets decode use a
+//! row-statistics model (decode.hpp, `model_interface`).
 
 #include <concepts>
 #include <cstddef>
@@ -18,6 +28,11 @@
 #include <span>
 #include <type_traits>
 
+#include <algorithm>
+#include <vector>
+
+#include "mdlm/detail/traits.hpp"
+#include "mdlm/kernels/detail/row_common.hpp"
 #include "mdlm/token_choice.hpp"
 #include "mdlm/types.hpp"
 
@@ -42,15 +57,40 @@ struct step_event {
   std::span<const position_info> candidates{}; //!< masked positions of the block with chosen tokens
   std::span<const std::size_t> unmasked{};     //!< candidate indices unmasked this step (on_step)
   std::span<const std::size_t> remasked{};     //!< canvas positions re-masked this step (on_step)
+  //! Canvas positions whose statistics this step computed (ascending): the candidates and the rows
+  //! observers and the policy declared.
+  std::span<const std::size_t> row_positions{};
+  std::span<const row_choice> row_stats{};     //!< their statistics and chosen tokens, same order
 
-  //! The logit row of canvas position `pos`.
+  //! The logit row of canvas position `pos`. Precondition: the model returned logits
+  //! (`logits` not empty; see the file comment).
   [[nodiscard]] std::span<const float> row(std::size_t pos) const noexcept { return logits.subspan(pos * vocab, vocab); }
+  //! The statistics of canvas position `pos` at this call, or nullptr when the step did not compute
+  //! them (declare the row with `add_rows`). O(log rows).
+  [[nodiscard]] const row_choice* stats_at(std::size_t pos) const noexcept {
+    const auto it = std::lower_bound(row_positions.begin(), row_positions.end(), pos);
+    if (it == row_positions.end() || *it != pos) return nullptr;
+    return &row_stats[static_cast<std::size_t>(it - row_positions.begin())];
+  }
+};
+
+//! What an observer's `add_rows` sees before a model call.
+struct row_query {
+  std::size_t step = 0;                          //!< 0-based step of the coming call
+  std::size_t batch_index = 0;                   //!< index of the canvas in its batch
+  std::size_t region_begin = 0, region_end = 0;  //!< generation region
+  std::size_t block_begin = 0, block_end = 0;    //!< current block
+  token_id mask = 0;                             //!< mask token id
+  std::span<const token_id> tokens{};            //!< the canvas before the call
 };
 
 namespace detail {
 
 template <class O>
 concept has_on_logits = requires(O& o, step_event& e) { o.on_logits(e); };
+template <class O>
+concept declares_rows = requires(const O& o, const row_query& q, std::vector<std::size_t>& rows) { o.add_rows(q, rows); };
+
 template <class O>
 concept has_on_step = requires(O& o, step_event& e) { o.on_step(e); };
 template <class O>

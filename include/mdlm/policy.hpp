@@ -15,6 +15,12 @@
 //! `validate()`, called before the first model call, throwing std::invalid_argument on bad
 //! parameters, and `scheduled()`: true when the policy follows a step schedule (LLaDA, Dream), which
 //! then requires `decode_options::steps > 0`.
+//!
+//! `step_context::logits` holds the call's raw rows only when the model returned logits; a policy
+//! that reads only the candidates (every built-in one but KLASS) declares
+//! `static constexpr bool reads_logit_rows = false;` so that decode can use a row-statistics model
+//! (row_model.hpp). A policy may also declare extra rows, like observers
+//! (`add_rows(const row_query&, std::vector<std::size_t>&) const`, observer.hpp).
 
 #include <algorithm>
 #include <concepts>
@@ -23,6 +29,8 @@
 #include <span>
 #include <vector>
 
+#include "mdlm/detail/traits.hpp"
+#include "mdlm/kernels/detail/row_common.hpp"
 #include "mdlm/rng.hpp"
 #include "mdlm/token_choice.hpp"
 #include "mdlm/types.hpp"
@@ -57,6 +65,10 @@ struct step_context {
   std::span<const float> logits{};       //!< all rows of this call, row-major L x V
   std::size_t vocab = 0;                 //!< V
   token_id mask = 0;                     //!< mask token id
+  //! Canvas positions whose statistics this step computed (ascending; the candidates and declared
+  //! rows) and their statistics, as observers see them (observer.hpp).
+  std::span<const std::size_t> row_positions{};
+  std::span<const row_choice> row_stats{};
 };
 
 //! A policy's decision: candidate indices to unmask and canvas positions to re-mask.

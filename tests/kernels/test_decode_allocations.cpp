@@ -70,9 +70,13 @@ std::vector<std::size_t> allocations_per_step(const mdlm::decode_options<Policy>
   std::vector<std::size_t> per_step;
   per_step.reserve(1000);
   while (!session.done() && per_step.size() < per_step.capacity()) {
-    model.logits(session.tokens(), std::span<float>(logits));
     const std::size_t before = g_allocations.load();
-    session.step(std::span<const float>(logits));
+    // As mdlm::decode's logits interface: prepare the rows, the model call, their statistics, the step.
+    session.prepare();
+    model.logits(session.tokens(), std::span<float>(logits));
+    const auto out = session.choice_buffer();
+    mdlm::detail::choices_from_logits(session, std::span<const float>(logits), vocab, out, opt.pool);
+    session.step(std::span<const mdlm::row_choice>(out), std::span<const float>(logits));
     per_step.push_back(g_allocations.load() - before);
   }
   return per_step;

@@ -10,6 +10,12 @@
 //! sequences go through one `batch_logits` call of twice the batch, as upstream does, so the decode
 //! loop still counts one model call (NFE) per step. Scale s = 0 returns z_c up to float rounding at
 //! twice the cost; LLaDA skips guidance when cfg_scale = 0, so do not wrap the model then.
+//!
+//! Model interfaces: the guidance combines two forwards' logits entry by entry before any
+//! statistic, so this adapter needs the wrapped model's logits and provides logits only: a decode
+//! through it takes the logits interface (`decode_result::interface` says so). An engine that
+//! evaluates both forwards on a device applies the combination there and exposes the result through
+//! its own `row_choices` (row_model.hpp) instead of wrapping.
 
 #include <cmath>
 #include <cstddef>

@@ -53,6 +53,8 @@ struct llada_eos_confidence {
 
   void validate() const { policy.validate(); }
   [[nodiscard]] bool scheduled() const { return policy.scheduled(); }
+  //! Reads logit rows exactly when the wrapped policy does (it only rescales candidates' confidence).
+  static constexpr bool reads_logit_rows = detail::reads_logit_rows<Policy>();
 
   [[nodiscard]] state_type make_state(const decode_setup& setup) const {
     state_type st;

@@ -105,6 +105,16 @@ class early_exit {
     for (auto& s : states_) s = {};
   }
 
+  //! Reads only row statistics (observer.hpp): usable with row-statistics models.
+  static constexpr bool reads_logit_rows = false;
+
+  //! The rows each call needs: the masked answer positions (their entropies and argmax).
+  void add_rows(const row_query& q, std::vector<std::size_t>& rows) const {
+    const token_span a = spans_for(q.batch_index).answer;
+    for (std::size_t p = a.begin; p < a.end && p < q.tokens.size(); ++p)
+      if (q.tokens[p] == q.mask) rows.push_back(p);
+  }
+
   //! Computes H_UB of this call over the answer positions masked now (before the policy's update).
   observer_action on_logits(step_event& e) {
     state& st = state_for(e);
@@ -112,9 +122,9 @@ class early_exit {
     double h = 0.0;
     for (std::size_t p = a.begin; p < a.end; ++p) {
       if (e.tokens[p] != e.mask) continue;
-      const logit_stats s = compute_logit_stats(e.row(p));
-      if (!s.valid) return fail(st, e, p);
-      h += s.entropy;
+      const row_choice* c = e.stats_at(p);
+      if (c == nullptr || !c->stats.valid) return fail(st, e, p);
+      h += c->stats.entropy;
     }
     st.result.h_ub.push_back(h);
     st.result.nfe = e.nfe;
@@ -135,7 +145,7 @@ class early_exit {
       for (std::size_t p = sp.answer.begin; p < sp.answer.end; ++p) {
         if (e.tokens[p] != e.mask) continue;
         // Validity was checked in on_logits for every answer position masked at this call.
-        e.tokens[p] = compute_logit_stats(e.row(p)).top1;
+        e.tokens[p] = e.stats_at(p)->stats.top1;
         ++filled;
       }
       return finish(st, e, exit_reason::bound, filled, sp);
@@ -155,7 +165,7 @@ class early_exit {
   }
 
   [[nodiscard]] const template_spans& spans_for(std::size_t b) const noexcept {
-    return shared_ ? spans_[0] : spans_[b];
+    return shared_ || b >= spans_.size() ? spans_[0] : spans_[b];
   }
 
   state& state_for(const step_event& e) {

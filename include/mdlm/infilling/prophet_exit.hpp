@@ -103,6 +103,16 @@ class prophet_exit {
     for (auto& s : states_) s = {};
   }
 
+  //! Reads only row statistics (observer.hpp): usable with row-statistics models.
+  static constexpr bool reads_logit_rows = false;
+
+  //! The rows each call needs: every masked position of the region (an exit fills them all with
+  //! their argmax; the answer rows also give the top-2 gap).
+  void add_rows(const row_query& q, std::vector<std::size_t>& rows) const {
+    for (std::size_t p = q.region_begin; p < q.region_end; ++p)
+      if (q.tokens[p] == q.mask) rows.push_back(p);
+  }
+
   //! The gap test of one call, before the policy's selection.
   observer_action on_logits(step_event& e) {
     if (e.batch_index >= states_.size()) states_.resize(e.batch_index + 1);
@@ -113,10 +123,9 @@ class prophet_exit {
     std::size_t n = 0;
     for (std::size_t p = spans_.answer.begin; p < spans_.answer.end; ++p) {
       if (e.tokens[p] != e.mask) continue;
-      const auto row = e.row(p);
-      const logit_stats s = compute_logit_stats(row);
-      if (!s.valid) return fail(st, e, p);
-      sum += raw_gap(row, s);
+      const row_choice* c = e.stats_at(p);
+      if (c == nullptr || !c->stats.valid) return fail(st, e, p);
+      sum += c->stats.logit_gap();  // z_(1) - z_(2); +inf without a finite second-best logit
       ++n;
     }
     const double gap = n > 0 ? sum / static_cast<double>(n) : std::numeric_limits<double>::infinity();
@@ -127,11 +136,14 @@ class prophet_exit {
     st.nfe = e.nfe;
     if (!(gap >= tau)) return observer_action::proceed;
     // Check every row first so that an invalid row leaves the canvas untouched.
-    for (std::size_t p = e.region_begin; p < e.region_end; ++p)
-      if (e.tokens[p] == e.mask && !compute_logit_stats(e.row(p)).valid) return fail(st, e, p);
     for (std::size_t p = e.region_begin; p < e.region_end; ++p) {
       if (e.tokens[p] != e.mask) continue;
-      e.tokens[p] = compute_logit_stats(e.row(p)).top1;
+      const row_choice* c = e.stats_at(p);
+      if (c == nullptr || !c->stats.valid) return fail(st, e, p);
+    }
+    for (std::size_t p = e.region_begin; p < e.region_end; ++p) {
+      if (e.tokens[p] != e.mask) continue;
+      e.tokens[p] = e.stats_at(p)->stats.top1;
       ++st.filled;
       if (spans_.reasoning.contains(p)) ++st.reasoning_filled;
     }
@@ -142,15 +154,6 @@ class prophet_exit {
   }
 
  private:
-  //! z[top1] - z[top2] on the raw row; +inf when there is no finite second-best logit.
-  template <class T>
-  static double raw_gap(std::span<const T> row, const logit_stats& s) noexcept {
-    if (s.top2 == no_token) return std::numeric_limits<double>::infinity();
-    const auto z2 = static_cast<double>(row[static_cast<std::size_t>(s.top2)]);
-    if (z2 == -std::numeric_limits<double>::infinity()) return std::numeric_limits<double>::infinity();
-    return static_cast<double>(row[static_cast<std::size_t>(s.top1)]) - z2;
-  }
-
   static observer_action fail(prophet_exit_result& st, const step_event& e, std::size_t p) {
     st.reason = exit_reason::invalid_logits;
     st.exit_step = e.step;

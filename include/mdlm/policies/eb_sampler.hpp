@@ -36,6 +36,8 @@ struct eb_sampler {
     detail::require(!std::isnan(gamma) && gamma >= 0.0, "gamma = ", gamma, " must be >= 0 (+inf allowed)");
   }
   [[nodiscard]] bool scheduled() const noexcept { return false; }
+  //! Reads only the candidates (policy.hpp): usable with row-statistics models.
+  static constexpr bool reads_logit_rows = false;
 
   //! The error proxy of a candidate. `confidence` is the distribution's top-1 probability p_max
   //! (`stats.top1_prob()`), not the probability of the sampled token (`prob`, which Fast-dLLM ranks

@@ -23,6 +23,8 @@ struct fast_dllm_threshold {
 
   void validate() const { detail::require(tau >= 0.0 && tau <= 1.0, "tau = ", tau, " must lie in [0, 1]"); }
   [[nodiscard]] bool scheduled() const noexcept { return false; }
+  //! Reads only the candidates (policy.hpp): usable with row-statistics models.
+  static constexpr bool reads_logit_rows = false;
 
   void select(const step_context&, std::span<const position_info> cand, selection& out) const {
     if (cand.empty()) return;
@@ -47,6 +49,8 @@ struct fast_dllm_factor {
     detail::require(!std::isnan(factor) && factor > 0.0, "factor = ", factor, " must be > 0 (+inf allowed)");
   }
   [[nodiscard]] bool scheduled() const noexcept { return false; }
+  //! Reads only the candidates (policy.hpp): usable with row-statistics models.
+  static constexpr bool reads_logit_rows = false;
 
   //! Threshold for 1-based rank r (rank 1: always accepted).
   [[nodiscard]] double threshold(std::size_t rank) const noexcept {

@@ -54,6 +54,8 @@ struct fixed_count {
                     " must be finite and >= 0");
   }
   [[nodiscard]] bool scheduled() const noexcept { return schedule != count_schedule::per_step; }
+  //! Reads only the candidates (policy.hpp): usable with row-statistics models.
+  static constexpr bool reads_logit_rows = false;
 
   //! Number of positions to unmask at this step (before clamping to the candidates).
   [[nodiscard]] std::size_t count(const step_context& ctx) const noexcept {
@@ -109,6 +111,8 @@ struct dream_origin {
 
   void validate() const { detail::require(eps > 0.0 && eps < 1.0, "eps = ", eps, " must lie in (0, 1)"); }
   [[nodiscard]] bool scheduled() const noexcept { return true; }
+  //! Reads only the candidates (policy.hpp): usable with row-statistics models.
+  static constexpr bool reads_logit_rows = false;
 
   //! Probability that a masked position is unmasked at this step.
   [[nodiscard]] double transfer_probability(const step_context& ctx) const noexcept {

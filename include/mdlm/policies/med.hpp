@@ -29,6 +29,8 @@ struct med {
     detail::require(k_max >= 1, "k_max = ", k_max, " must be >= 1");
   }
   [[nodiscard]] bool scheduled() const noexcept { return false; }
+  //! Reads only the candidates (policy.hpp): usable with row-statistics models.
+  static constexpr bool reads_logit_rows = false;
 
   void select(const step_context&, std::span<const position_info> cand, selection& out) const {
     if (cand.empty()) return;
