@@ -116,9 +116,13 @@ struct model::impl {
   void select_device() const { detail::check_cuda(cudaSetDevice(opt.device), "cudaSetDevice"); }
 
   void load(const cpu::checkpoint& ckpt) {
+    // On the model's stream, synchronised per tensor (the host buffer is reused for the next one): a
+    // plain cudaMemcpy from pageable memory may return before its DMA ends, and the non-blocking
+    // stream would not wait for it.
     detail::read_weights(ckpt, wl, [&](std::size_t offset, const std::vector<std::uint16_t>& host, const std::string& name) {
-      detail::check_cuda(cudaMemcpy(weights + offset, host.data(), host.size() * 2, cudaMemcpyHostToDevice),
+      detail::check_cuda(cudaMemcpyAsync(weights + offset, host.data(), host.size() * 2, cudaMemcpyHostToDevice, stream),
                          [&] { return "copying " + name + " to the device"; });
+      detail::check_cuda(cudaStreamSynchronize(stream), [&] { return "copying " + name + " to the device"; });
     });
   }
 
@@ -173,8 +177,11 @@ struct model::impl {
     al = next;
     act = detail::activation_ptrs::at(al, act_mem);
     detail::rope_tables(cfg.rope_theta, m.head_dim, length, rope_cos, rope_sin);
-    detail::check_cuda(cudaMemcpy(act.cos, rope_cos.data(), rope_cos.size() * 4, cudaMemcpyHostToDevice), "RoPE table");
-    detail::check_cuda(cudaMemcpy(act.sin, rope_sin.data(), rope_sin.size() * 4, cudaMemcpyHostToDevice), "RoPE table");
+    detail::check_cuda(cudaMemcpyAsync(act.cos, rope_cos.data(), rope_cos.size() * 4, cudaMemcpyHostToDevice, stream),
+                       "RoPE table");
+    detail::check_cuda(cudaMemcpyAsync(act.sin, rope_sin.data(), rope_sin.size() * 4, cudaMemcpyHostToDevice, stream),
+                       "RoPE table");
+    detail::check_cuda(cudaStreamSynchronize(stream), "RoPE table");
     if (static_cast<std::size_t>(al.head_rows) > host_rows) {
       if (host_tokens != nullptr) (void)cudaFreeHost(host_tokens);
       if (host_index != nullptr) (void)cudaFreeHost(host_index);
