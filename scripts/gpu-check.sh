@@ -88,8 +88,9 @@ part() {
     *) status="failed($rc)"; failed=1 ;;
   esac
   local note
-  note=$(grep -E '^(SKIPPED|FAILED|RESULT)' "$stage/logs/$name.log" | head -3 | tr '\n' ' ')
+  note=$(grep -E '^(SKIPPED|FAILED)' "$stage/logs/$name.log" | head -2 | tr '\n' ' ')
   summary+=("$(printf '%-28s %-10s %7ss  %s' "$name" "$status" "$t" "$note")")
+  while IFS= read -r line; do summary+=("    $line"); done < <(grep -E '^RESULT' "$stage/logs/$name.log" | head -20)
   echo "== $name: $status in ${t}s"
   tail -20 "$stage/logs/$name.log"
 }
@@ -122,13 +123,21 @@ run() {
     grep -q "^probe  *skipped" <(printf '%s\n' "${summary[@]}") && exit 77
     exit 1
   fi
-  [ -x "$bin/test_cuda" ] && part test_cuda 240 "$bin/test_cuda" --order rand --rng-seed 20261122 --warn NoAssertions
+  local logs="$stage/logs" work="${TMPDIR:-/tmp}/mdlm-gpu-check"
+  mkdir -p "$work"
+  # 1. every CUDA test (tiny checkpoints vs the CPU backend, determinism, memory, generate parity)
+  [ -x "$bin/test_cuda" ] && part test_cuda 180 "$bin/test_cuda" --order rand --rng-seed 20261122 --warn NoAssertions
+  [ -x "$bin/bench_cuda_model" ] && part memory_plan 20 "$bin/bench_cuda_model" --memory
+  # 2. benchmarks at LLaDA-8B / Dream-7B shapes (random weights made on the device)
   [ -x "$bin/bench_cuda_model" ] && part bench_cuda_model 150 "$bin/bench_cuda_model" --benchmark_min_time=0.2 \
-    --benchmark_out="$stage/logs/bench_cuda_model.json" --benchmark_out_format=json
-  if [ -f tests/cuda/torch_compare.py ] && [ -x "$bin/mdlm" ]; then
-    part torch_compare 150 python3 tests/cuda/torch_compare.py --tool "$bin/mdlm" --test "$bin/test_cuda" \
-      --configs "$stage/configs" --work "${TMPDIR:-/tmp}/mdlm-gpu-check" --out "$stage/logs"
-  fi
+    --benchmark_out="$logs/bench_cuda_model.json" --benchmark_out_format=json --benchmark_counters_tabular=true
+  # 3. logits at real shapes (2 blocks) against tests/golden/torch_models.py on the same GPU
+  [ -x "$bin/test_cuda" ] && part torch_compare 150 python3 tests/cuda/torch_compare.py --test "$bin/test_cuda" \
+    --configs "$stage/configs" --work "$work" --out "$logs"
+  rm -rf "$work"
+  # 4. PyTorch eager bf16 at the benchmark shapes and the reference generate loop, with the ratios
+  part torch_peers 120 python3 bench/peers/cuda_peers.py --configs "$stage/configs" --out "$logs/cuda_peers.json" \
+    --mdlm "$logs/bench_cuda_model.json"
   {
     echo "gpu-check summary ($(date -u +%Y-%m-%dT%H:%MZ), $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
     printf '%s\n' "${summary[@]}"
