@@ -80,13 +80,13 @@ struct host_executor {
   void qkv(const cm::qkv_params& p, int) const {
     for (std::int64_t u = 0; u < p.units(); ++u) cm::qkv_unit(p, u);
   }
-  void softmax(const float* s, std::int64_t rows, std::int64_t cols, std::uint16_t* p, int) const {
+  void softmax(const float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, std::uint16_t* p, int) const {
     cm::softmax_state partial[cm::block_threads];
     for (std::int64_t r = 0; r < rows; ++r) {
-      const float* row = s + r * cols;
+      const float* row = s + r * ld;
       for (int t = 0; t < cm::block_threads; ++t) partial[t] = cm::softmax_partial(row, cols, t, cm::block_threads);
       const cm::softmax_state total = cm::softmax_tree(partial, cm::block_threads);
-      for (std::int64_t i = 0; i < cols; ++i) p[r * cols + i] = cm::softmax_prob(row[i], total);
+      for (std::int64_t i = 0; i < cols; ++i) p[r * ld + i] = cm::softmax_prob(row[i], total);
     }
   }
   void merge_heads(const std::uint16_t* oh, std::int64_t batch, std::int64_t length, std::int64_t heads,

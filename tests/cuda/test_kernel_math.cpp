@@ -250,12 +250,13 @@ TEST_CASE("GEMM descriptors compute the intended row-major products (BLAS column
     const auto q = random_bf16(static_cast<std::size_t>(batch * m.heads * length * hd), rng, 1.0f);
     const auto k = random_bf16(static_cast<std::size_t>(batch * m.kv_heads * length * hd), rng, 1.0f);
     const auto v = random_bf16(k.size(), rng, 1.0f);
-    const auto p = random_bf16(static_cast<std::size_t>(batch * m.heads * length * length), rng, 1.0f);
+    const std::int64_t ld = 8;  // rows of 5 scores padded to 8, as activation_layout does
+    const auto p = random_bf16(static_cast<std::size_t>(batch * m.heads * length * ld), rng, 1.0f);
     std::vector<float> s(p.size());
     std::vector<std::uint16_t> o(q.size());
     mdlm::test::host_executor ex;
-    ex.gemm(cd::scores_desc(m, batch, length), k.data(), q.data(), s.data(), -1);
-    ex.gemm(cd::values_desc(m, batch, length), v.data(), p.data(), o.data(), -1);
+    ex.gemm(cd::scores_desc(m, batch, length, ld), k.data(), q.data(), s.data(), -1);
+    ex.gemm(cd::values_desc(m, batch, length, ld), v.data(), p.data(), o.data(), -1);
     const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
     for (std::int64_t b = 0; b < batch; ++b)
       for (std::int64_t h = 0; h < m.heads; ++h) {
@@ -266,12 +267,12 @@ TEST_CASE("GEMM descriptors compute the intended row-major products (BLAS column
             for (std::int64_t c = 0; c < hd; ++c)
               ref += to_f(q[static_cast<std::size_t>(((b * m.heads + h) * length + i) * hd + c)]) *
                      to_f(k[static_cast<std::size_t>(((b * m.kv_heads + kvh) * length + j) * hd + c)]);
-            REQUIRE(std::abs(s[static_cast<std::size_t>(((b * m.heads + h) * length + i) * length + j)] - ref * scale) <= 1e-5);
+            REQUIRE(std::abs(s[static_cast<std::size_t>(((b * m.heads + h) * length + i) * ld + j)] - ref * scale) <= 1e-5);
           }
           for (std::int64_t c = 0; c < hd; ++c) {
             double ref = 0.0;
             for (std::int64_t j = 0; j < length; ++j)
-              ref += to_f(p[static_cast<std::size_t>(((b * m.heads + h) * length + i) * length + j)]) *
+              ref += to_f(p[static_cast<std::size_t>(((b * m.heads + h) * length + i) * ld + j)]) *
                      to_f(v[static_cast<std::size_t>(((b * m.kv_heads + kvh) * length + j) * hd + c)]);
             const float got = cm::bf16_to_f32(o[static_cast<std::size_t>(((b * m.heads + h) * length + i) * hd + c)]);
             REQUIRE(std::abs(got - ref) <= std::abs(ref) * 0x1p-8 + 1e-6);
@@ -309,7 +310,7 @@ TEST_CASE("memory plan: 2 bytes per parameter of weights, activations of the sta
     CHECK(p.weights <= 2 * cfg.parameter_count() + 256 * tensors);
     CHECK(p.logits == 128 * cfg.vocab_size * 4);  // 34 rows round up to one chunk of 128
     // the fp32 scores and bf16 probabilities of batch x heads x L x L are part of the activations
-    CHECK(p.activations >= 2 * cfg.n_heads * 17 * 17 * 6);
+    CHECK(p.activations >= 2 * cfg.n_heads * 17 * 24 * 6);  // rows of 17 scores padded to 24
     CHECK(p.total() == p.weights + p.activations + p.logits + p.workspace + p.reserve);
     CHECK_THROWS_AS(mdlm::cuda::plan_memory(cfg, 0, 17), std::invalid_argument);
   }

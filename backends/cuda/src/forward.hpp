@@ -14,8 +14,10 @@
 //   qkv      fp32 [B*L, d + 2 kv]     fused q/k/v projection (weights concatenated at load)
 //   q        bf16 [B, H, L, hd]       after bias, rounding, RoPE (head-major for the batched GEMMs)
 //   k, v     bf16 [B, Hkv, L, hd]
-//   scores   fp32 [B, H, L, L]        (q k^T) / sqrt(hd); query heads g*group .. g*group+group-1 share KV head g
-//   probs    bf16 [B, H, L, L]        softmax over the last axis
+//   scores   fp32 [B, H, L, Lp]       (q k^T) / sqrt(hd); query heads g*group .. g*group+group-1 share KV head g;
+//                                     rows padded to Lp = L rounded up to 8 (aligned leading dimension;
+//                                     the padding is never read)
+//   probs    bf16 [B, H, L, Lp]       softmax over the first L entries of each row
 //   oh       bf16 [B, H, L, hd]       probs v
 //   gu       bf16 [B*L, 2 mlp]        fused gate / up projection
 //   mlp_out  bf16 [B*L, mlp]          silu(gate) * up
@@ -165,6 +167,7 @@ void read_weights(const cpu::checkpoint& ckpt, const weight_layout& wl, Write&& 
 //! comment), sized for B sequences of length L and up to B*L LM-head rows.
 struct activation_layout {
   std::int64_t batch = 0, length = 0, rows = 0, head_rows = 0;
+  std::int64_t attn_ld = 0;  //!< row stride of scores / probs: length rounded up to 8
   std::size_t tokens = 0, h = 0, a = 0, qkv = 0, q = 0, k = 0, v = 0, scores = 0, probs = 0, oh = 0, gu = 0,
               mlp_out = 0, head_index = 0, hidden = 0, cos = 0, sin = 0, workspace = 0, logits = 0;
   std::size_t bytes = 0;         //!< everything, logits and workspace included
@@ -177,6 +180,7 @@ struct activation_layout {
     a.length = length;
     a.rows = batch * length;
     a.head_rows = (a.rows + head_chunk - 1) / head_chunk * head_chunk;
+    a.attn_ld = (length + 7) / 8 * 8;
     std::size_t at = 0;
     auto take = [&](std::int64_t elements, std::size_t size) {
       const std::size_t o = at;
@@ -191,8 +195,8 @@ struct activation_layout {
     a.q = take(r * m.d, 2);
     a.k = take(r * m.kv(), 2);
     a.v = take(r * m.kv(), 2);
-    a.scores = take(batch * m.heads * length * length, 4);
-    a.probs = take(batch * m.heads * length * length, 2);
+    a.scores = take(batch * m.heads * length * a.attn_ld, 4);
+    a.probs = take(batch * m.heads * length * a.attn_ld, 2);
     a.oh = take(r * m.d, 2);
     a.gu = take(r * 2 * m.mlp, 2);
     a.mlp_out = take(r * m.mlp, 2);
@@ -265,7 +269,8 @@ inline gemm_desc linear_desc(const char* step, std::int64_t batch, std::int64_t 
 //! Attention scores for every (sequence, KV head): the `group` query heads of KV head g are one
 //! [group*L, hd] matrix Q_e, so S_e [group*L, L] = Q_e K_e^T / sqrt(hd) covers grouped-query and
 //! multi-head attention alike. Column-major: S^T = K (op T of stored hd x L) * Q^T (stored hd x group*L).
-inline gemm_desc scores_desc(const dims& m, std::int64_t batch, std::int64_t length) {
+//! S rows have stride `ld` (>= L).
+inline gemm_desc scores_desc(const dims& m, std::int64_t batch, std::int64_t length, std::int64_t ld) {
   gemm_desc g;
   g.step = "attention scores (q k^T)";
   g.trans_a = true;
@@ -275,10 +280,10 @@ inline gemm_desc scores_desc(const dims& m, std::int64_t batch, std::int64_t len
   g.k = m.head_dim;
   g.lda = m.head_dim;
   g.ldb = m.head_dim;
-  g.ldc = length;
+  g.ldc = ld;
   g.stride_a = length * m.head_dim;
   g.stride_b = m.group() * length * m.head_dim;
-  g.stride_c = m.group() * length * length;
+  g.stride_c = m.group() * length * ld;
   g.batch = batch * m.kv_heads;
   g.unit_batch = m.kv_heads;
   g.c_type = element::f32;
@@ -287,8 +292,8 @@ inline gemm_desc scores_desc(const dims& m, std::int64_t batch, std::int64_t len
 }
 
 //! Attention values: O_e [group*L, hd] = P_e [group*L, L] V_e [L, hd]. Column-major: O^T = V^T P^T with
-//! V stored hd x L (op N) and P stored L x group*L (op N).
-inline gemm_desc values_desc(const dims& m, std::int64_t batch, std::int64_t length) {
+//! V stored hd x L (op N) and P stored L x group*L (op N) with row stride `ld`.
+inline gemm_desc values_desc(const dims& m, std::int64_t batch, std::int64_t length, std::int64_t ld) {
   gemm_desc g;
   g.step = "attention values (p v)";
   g.trans_a = false;
@@ -297,10 +302,10 @@ inline gemm_desc values_desc(const dims& m, std::int64_t batch, std::int64_t len
   g.n = m.group() * length;
   g.k = length;
   g.lda = m.head_dim;
-  g.ldb = length;
+  g.ldb = ld;
   g.ldc = m.head_dim;
   g.stride_a = length * m.head_dim;
-  g.stride_b = m.group() * length * length;
+  g.stride_b = m.group() * length * ld;
   g.stride_c = m.group() * length * m.head_dim;
   g.batch = batch * m.kv_heads;
   g.unit_batch = m.kv_heads;
@@ -390,8 +395,8 @@ void forward_body(Exec& ex, const dims& m, const weight_ptrs& w, const activatio
   const std::int64_t batch = al.batch, length = al.length, rows = al.rows;
   ex.embed(act.tokens, rows, w.embed, m.d, act.h);
   const gemm_desc qkv_g = linear_desc("q/k/v projection", batch, length, m.qkv_width(), m.d, element::f32, false);
-  const gemm_desc scores_g = scores_desc(m, batch, length);
-  const gemm_desc values_g = values_desc(m, batch, length);
+  const gemm_desc scores_g = scores_desc(m, batch, length, al.attn_ld);
+  const gemm_desc values_g = values_desc(m, batch, length, al.attn_ld);
   const gemm_desc out_g = linear_desc("output projection + residual", batch, length, m.d, m.d, element::f32, true);
   const gemm_desc gu_g = linear_desc("gate/up projection", batch, length, 2 * m.mlp, m.d, element::bf16, false);
   const gemm_desc down_g = linear_desc("down projection + residual", batch, length, m.d, m.mlp, element::f32, true);
@@ -416,7 +421,7 @@ void forward_body(Exec& ex, const dims& m, const weight_ptrs& w, const activatio
     p.rope_in_bf16 = m.rope_in_bf16;
     ex.qkv(p, layer);
     ex.gemm(scores_g, act.k, act.q, act.scores, layer);
-    ex.softmax(act.scores, batch * m.heads * length, length, act.probs, layer);
+    ex.softmax(act.scores, batch * m.heads * length, length, al.attn_ld, act.probs, layer);
     ex.gemm(values_g, act.v, act.probs, act.oh, layer);
     ex.merge_heads(act.oh, batch, length, m.heads, m.head_dim, act.a, layer);
     ex.gemm(out_g, l.wo, act.a, act.h, layer);

@@ -92,12 +92,13 @@ __global__ void __launch_bounds__(threads) rms_norm_kernel(const float* x, const
   for (std::int64_t i = t; i < d; i += threads) y[i] = math::rms_apply(xr[i], inv, w[i]);
 }
 
-__global__ void __launch_bounds__(threads) softmax_kernel(const float* s, std::int64_t cols, std::uint16_t* p) {
+__global__ void __launch_bounds__(threads) softmax_kernel(const float* s, std::int64_t cols, std::int64_t ld,
+                                                          std::uint16_t* p) {
   __shared__ float part_max[threads];
   __shared__ float part_sum[threads];
   const std::int64_t r = blockIdx.x;
   const int t = static_cast<int>(threadIdx.x);
-  const float* row = s + r * cols;
+  const float* row = s + r * ld;
   const math::softmax_state mine = math::softmax_partial(row, cols, t, threads);
   part_max[t] = mine.max;
   part_sum[t] = mine.sum;
@@ -111,7 +112,7 @@ __global__ void __launch_bounds__(threads) softmax_kernel(const float* s, std::i
     __syncthreads();
   }
   const math::softmax_state total{part_max[0], part_sum[0]};
-  std::uint16_t* out = p + r * cols;
+  std::uint16_t* out = p + r * ld;
   for (std::int64_t i = t; i < cols; i += threads) out[i] = math::softmax_prob(row[i], total);
 }
 
@@ -133,10 +134,10 @@ cudaError_t launch_qkv(const math::qkv_params& p, cudaStream_t stream) {
   return launch_elementwise(qkv_op{p}, p.units(), stream);
 }
 
-cudaError_t launch_softmax(const float* s, std::int64_t rows, std::int64_t cols, std::uint16_t* p,
+cudaError_t launch_softmax(const float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, std::uint16_t* p,
                            cudaStream_t stream) {
   if (rows <= 0) return cudaSuccess;
-  softmax_kernel<<<static_cast<unsigned int>(rows), threads, 0, stream>>>(s, cols, p);
+  softmax_kernel<<<static_cast<unsigned int>(rows), threads, 0, stream>>>(s, cols, ld, p);
   return cudaGetLastError();
 }
 

@@ -23,8 +23,9 @@ cudaError_t launch_rms_norm(const float* x, const std::int32_t* index, std::int6
 //! The q/k/v epilogue (math::qkv_unit over p.units()).
 cudaError_t launch_qkv(const math::qkv_params& p, cudaStream_t stream);
 
-//! p[r, :] = softmax(s[r, :]) in bf16 for r < rows rows of `cols` scores; one block per row.
-cudaError_t launch_softmax(const float* s, std::int64_t rows, std::int64_t cols, std::uint16_t* p,
+//! p[r, 0:cols] = softmax(s[r, 0:cols]) in bf16 for r < rows (rows of stride `ld` in s and p); one
+//! block per row.
+cudaError_t launch_softmax(const float* s, std::int64_t rows, std::int64_t cols, std::int64_t ld, std::uint16_t* p,
                            cudaStream_t stream);
 
 //! [B, H, L, hd] -> [B*L, H*hd] (math::merge_heads_unit).

@@ -229,8 +229,9 @@ struct model::impl {
     void qkv(const math::qkv_params& p, int layer) const {
       after(detail::launch_qkv(p, s.stream), "q/k/v bias + RoPE epilogue", layer);
     }
-    void softmax(const float* scores, std::int64_t rows, std::int64_t cols, std::uint16_t* p, int layer) const {
-      after(detail::launch_softmax(scores, rows, cols, p, s.stream), "attention softmax", layer);
+    void softmax(const float* scores, std::int64_t rows, std::int64_t cols, std::int64_t ld, std::uint16_t* p,
+                 int layer) const {
+      after(detail::launch_softmax(scores, rows, cols, ld, p, s.stream), "attention softmax", layer);
     }
     void merge_heads(const std::uint16_t* oh, std::int64_t batch, std::int64_t length, std::int64_t heads,
                      std::int64_t head_dim, std::uint16_t* out, int layer) const {
