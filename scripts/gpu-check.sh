@@ -8,8 +8,14 @@
 #                                  executables, the shared libraries they need beyond the system's and
 #                                  CUDA's, the model configs, the Python scripts). Prints its size.
 #   scripts/gpu-check.sh run       on the GPU machine, from the repository root, with build/gpu-stage
-#                                  carried along: runs each part under its own time limit and writes
-#                                  build/gpu-stage/summary.txt (and $OUT/summary.txt when OUT is set).
+#                                  carried along (the device tool: carry ["build/gpu-stage"], command
+#                                  "scripts/gpu-check.sh run", timeout_s 540): runs each part under its
+#                                  own time limit and writes build/gpu-stage/summary.txt (and
+#                                  $OUT/summary.txt + $OUT/logs.tar.gz when OUT is set). Parts: probe,
+#                                  test_cuda (every label-cuda test), memory_plan, bench_cuda_model,
+#                                  torch_compare (tests/cuda/torch_compare.py), torch_peers
+#                                  (bench/peers/cuda_peers.py). The binaries were built on Debian 12; if
+#                                  they do not start there (missing libraries), logs/probe.log says so.
 #
 # Environment: MDLM_GPU_CHECK_BUDGET (seconds for all parts together, default 450), MDLM_CUDA_ARCH
 # (prepare: CMAKE_CUDA_ARCHITECTURES, default 90). Exit code: 0 when every part passed or was skipped

@@ -4,7 +4,6 @@
 // invariance, bad input, the memory plan against the device's own accounting, no allocation after the
 // first step, and `mdlm generate --device cuda` against `--device cpu` for every policy.
 #include <cuda_runtime_api.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -18,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "cpu/support.hpp"
 #include "cuda/host_executor.hpp"
+#include "cuda/support.hpp"
 #include "mdlm/cpu/make_checkpoint.hpp"
 #include "mdlm/cpu/model.hpp"
 #include "mdlm/cuda/device.hpp"
@@ -30,61 +29,27 @@ namespace cpu = mdlm::cpu;
 
 namespace {
 
-struct shape {
-  cpu::architecture arch;
-  std::size_t heads, kv_heads, d_model, mlp, layers, vocab;
-};
+using mdlm::test::tiny_shape;
 
-const std::vector<shape>& shapes() {
-  static const std::vector<shape> s{
-      {cpu::architecture::llada, 4, 4, 64, 96, 2, 320},   // LLaDA-tiny (models.md section 6)
-      {cpu::architecture::llada, 4, 2, 64, 96, 2, 320},   // GQA
-      {cpu::architecture::dream, 4, 2, 64, 96, 2, 320},   // Dream-tiny: GQA, biases, shift
+const std::vector<tiny_shape>& shapes() {
+  static const std::vector<tiny_shape> s{
+      {cpu::architecture::llada, 4, 4, 64, 96, 2, 320},    // LLaDA-tiny (models.md section 6)
+      {cpu::architecture::llada, 4, 2, 64, 96, 2, 320},    // GQA
+      {cpu::architecture::dream, 4, 2, 64, 96, 2, 320},    // Dream-tiny: GQA, biases, shift
       {cpu::architecture::dream, 8, 1, 128, 160, 2, 500},  // one KV head, head_dim 16, vocab not a multiple of 8
       {cpu::architecture::llada, 2, 2, 256, 512, 1, 1000},  // head_dim 128 as in the real models
   };
   return s;
 }
 
-std::filesystem::path make_tiny(const shape& s, std::size_t index) {
-  cpu::tiny_checkpoint_spec spec;
-  spec.arch = s.arch;
-  spec.heads = s.heads;
-  spec.kv_heads = s.kv_heads;
-  spec.d_model = s.d_model;
-  spec.mlp = s.mlp;
-  spec.layers = s.layers;
-  spec.vocab = s.vocab;
-  spec.seed = 7 + index;
+std::filesystem::path make_tiny(const tiny_shape& s, std::size_t index) {
   const auto dir = mdlm::test::scratch_dir("cuda-model-" + std::to_string(index));
-  cpu::write_tiny_checkpoint(spec, dir);
+  cpu::write_tiny_checkpoint(s.spec(7 + index), dir);
   return dir;
 }
 
-std::vector<token_id> random_tokens(std::size_t n, std::size_t vocab, token_id mask, std::mt19937& rng) {
-  std::uniform_int_distribution<int> tok(0, static_cast<int>(vocab) - 1);
-  std::bernoulli_distribution masked(0.4);
-  std::vector<token_id> t(n);
-  for (auto& x : t) x = masked(rng) ? mask : tok(rng);
-  return t;
-}
-
-struct error_stats {
-  double rel_rms = 0.0, worst = 0.0;
-};
-
-// The bf16 tolerance of test_kernel_math.cpp ("the CUDA data flow on the host ..."): relative RMS
-// error < 1 % and every |error| < 0.03 (1 + |logit|) against the fp32 CPU forward.
-error_stats compare(const std::vector<float>& got, const std::vector<float>& ref) {
-  double e2 = 0.0, r2 = 0.0, worst = 0.0;
-  for (std::size_t i = 0; i < ref.size(); ++i) {
-    const double e = std::abs(static_cast<double>(got[i]) - ref[i]);
-    e2 += e * e;
-    r2 += static_cast<double>(ref[i]) * ref[i];
-    worst = std::max(worst, e / (1.0 + std::abs(ref[i])));
-  }
-  return {std::sqrt(e2 / r2), worst};
-}
+using mdlm::test::compare_logits;
+using mdlm::test::random_canvas;
 
 std::size_t free_device_bytes() { return mdlm::cuda::query_device(0).free_bytes; }
 
@@ -104,17 +69,17 @@ TEST_CASE("CUDA logits of tiny checkpoints match the CPU backend and the host em
       for (std::size_t batch : {1, 3}) {
         INFO("shape " << si << " (" << cpu::architecture_name(s.arch) << ", heads " << s.heads << "/" << s.kv_heads
                       << ", d " << s.d_model << "), batch " << batch << ", length " << length);
-        const auto tokens = random_tokens(batch * length, vocab, gpu.mask_token(), rng);
+        const auto tokens = random_canvas(batch * length, vocab, gpu.mask_token(), rng);
         std::vector<float> ref(tokens.size() * vocab), got(ref.size());
         cpu_model.batch_logits(tokens, batch, ref);
         gpu.batch_logits(tokens, batch, got);
         for (float x : got) REQUIRE(std::isfinite(x));
-        const auto e = compare(got, ref);
+        const auto e = compare_logits(got, ref);
         INFO("vs CPU: relative RMS " << e.rel_rms << ", worst " << e.worst);
         CHECK(e.rel_rms < 0.01);
         CHECK(e.worst < 0.03);
         if (length <= 37) {  // the host emulation is slow at long lengths
-          const auto e2 = compare(got, emu.batch_logits(tokens, batch));
+          const auto e2 = compare_logits(got, emu.batch_logits(tokens, batch));
           INFO("vs host emulation: relative RMS " << e2.rel_rms << ", worst " << e2.worst);
           CHECK(e2.rel_rms < 0.01);
           CHECK(e2.worst < 0.03);
@@ -133,7 +98,7 @@ TEST_CASE("CUDA batch rows equal single-sequence rows, and gathered rows equal f
     mdlm::cuda::model gpu = mdlm::cuda::model::load(dir);
     const std::size_t vocab = gpu.vocab_size(), batch = 4, length = 70;
     INFO("shape " << si);
-    const auto tokens = random_tokens(batch * length, vocab, gpu.mask_token(), rng);
+    const auto tokens = random_canvas(batch * length, vocab, gpu.mask_token(), rng);
     std::vector<float> all(tokens.size() * vocab), one(length * vocab);
     gpu.batch_logits(tokens, batch, all);
     for (std::size_t b = 0; b < batch; ++b) {
@@ -202,7 +167,7 @@ TEST_CASE("CUDA model: the memory plan is what the device loses, and later steps
   const std::size_t before = free_device_bytes();
   mdlm::cuda::model gpu = mdlm::cuda::model::random(cfg, 3);
   std::mt19937 rng(4);
-  const auto tokens = random_tokens(batch * length, cfg.vocab_size, cfg.mask_token, rng);
+  const auto tokens = random_canvas(batch * length, cfg.vocab_size, cfg.mask_token, rng);
   (void)gpu.batch_logits_device(tokens, batch);
   gpu.synchronize();
   const std::size_t after_first = free_device_bytes();
@@ -234,21 +199,8 @@ std::string tool_path() {
 #endif
 }
 
-struct tool_run {
-  int rc = -1;
-  std::string out, err;
-};
-
-tool_run run_tool(const std::filesystem::path& dir, const std::string& args) {
-  const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = "OMP_NUM_THREADS=1 '" + tool_path() + "' " + args + " >'" + out.string() + "' 2>'" +
-                          err.string() + "' </dev/null";
-  const int status = std::system(cmd.c_str());
-  tool_run r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = mdlm::test::read_file(out);
-  r.err = mdlm::test::read_file(err);
-  return r;
+mdlm::test::tool_result run_tool(const std::filesystem::path& dir, const std::string& args) {
+  return mdlm::test::run_tool(tool_path(), dir, args);
 }
 
 }  // namespace
@@ -331,7 +283,7 @@ TEST_CASE("CUDA logits of a real-shape checkpoint against PyTorch on the same GP
   mdlm::cuda::model gpu = mdlm::cuda::model::load(meta.at("checkpoint").get<std::string>());
   std::vector<float> got(ref.size());
   gpu.batch_logits(tokens, batch, got);
-  const auto ours = compare(got, ref), theirs = compare(torch_bf16, ref);
+  const auto ours = compare_logits(got, ref), theirs = compare_logits(torch_bf16, ref);
   std::size_t argmax_same = 0, argmax_same_torch = 0;
   for (std::size_t r = 0; r < batch * length; ++r) {
     auto row = [&](const std::vector<float>& v) {

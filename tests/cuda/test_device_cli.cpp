@@ -3,14 +3,11 @@
 // machine without a usable device (or a build without CUDA), are one-line errors with exit code 2
 // before any weight is loaded; --device cpu is the default.
 #ifdef MDLM_TOOL_PATH
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <cstdlib>
 #include <string>
 
-#include "cpu/support.hpp"
+#include "cuda/support.hpp"
 #include "mdlm/cpu/make_checkpoint.hpp"
 #if MDLM_TEST_HAVE_CUDA
 #include "mdlm/cuda/device.hpp"
@@ -18,17 +15,8 @@
 
 namespace {
 
-struct run_result {
-  int rc = -1;
-  std::string out, err;
-};
-
-run_result run(const std::filesystem::path& dir, const std::string& args) {
-  const auto out = dir / "out.txt", err = dir / "err.txt";
-  const std::string cmd = std::string("OMP_NUM_THREADS=1 '") + MDLM_TOOL_PATH + "' " + args + " >'" + out.string() +
-                          "' 2>'" + err.string() + "' </dev/null";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, mdlm::test::read_file(out), mdlm::test::read_file(err)};
+mdlm::test::tool_result run(const std::filesystem::path& dir, const std::string& args) {
+  return mdlm::test::run_tool(MDLM_TOOL_PATH, dir, args);
 }
 
 std::size_t lines(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }

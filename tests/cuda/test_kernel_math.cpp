@@ -13,8 +13,8 @@
 #include <random>
 #include <vector>
 
-#include "cpu/support.hpp"
 #include "cuda/host_executor.hpp"
+#include "cuda/support.hpp"
 #include "mdlm/cpu/make_checkpoint.hpp"
 #include "mdlm/cpu/model.hpp"
 #include "mdlm/cpu/safetensors.hpp"
@@ -319,70 +319,41 @@ TEST_CASE("memory plan: 2 bytes per parameter of weights, activations of the sta
 
 // --- the whole data flow -----------------------------------------------------------------------------
 
-namespace {
-
-struct forward_case {
-  mdlm::cpu::architecture arch;
-  std::size_t heads, kv_heads, d_model, mlp, layers, length;
-};
-
-std::vector<token_id> random_tokens(std::size_t n, std::size_t vocab, token_id mask, std::mt19937& rng) {
-  std::uniform_int_distribution<int> tok(0, static_cast<int>(vocab) - 1);
-  std::bernoulli_distribution masked(0.4);
-  std::vector<token_id> t(n);
-  for (auto& x : t) x = masked(rng) ? mask : tok(rng);
-  return t;
-}
-
-}  // namespace
-
 TEST_CASE("the CUDA data flow on the host matches the CPU backend within bf16 tolerance", "[cuda_math][forward]") {
-  // Tolerance (justified in docs/architecture.md, "CUDA model: numerics"): every logit within
+  // Tolerance (justified in docs/architecture.md, "The CUDA model", Numerics): every logit within
   // 0.03 * (1 + |logit|) of the CPU backend's fp32 forward, and the RMS error below 1 % of the logits'
   // RMS. bf16 keeps 8 significant bits (unit roundoff 2^-8 = 0.4 %, about 0.2 % RMS for one rounding
   // of a random value); a 2-layer forward rounds each activation about 12 times on its way to a logit,
   // and independent rounding errors add like a random walk (sqrt(12) * 0.2 % = 0.7 % RMS). A layout or
   // index bug gives errors of the order of the logits themselves.
-  const std::vector<forward_case> cases{
-      {mdlm::cpu::architecture::llada, 4, 4, 64, 96, 2, 13},  // LLaDA-tiny (models.md section 6)
-      {mdlm::cpu::architecture::llada, 4, 2, 64, 96, 2, 9},   // LLaDA with GQA
-      {mdlm::cpu::architecture::dream, 4, 2, 64, 96, 2, 11},  // Dream-tiny: GQA + q/k/v biases + logit shift
-      {mdlm::cpu::architecture::dream, 8, 1, 64, 80, 1, 7},   // Dream, one KV head (MQA), head_dim 8
-      {mdlm::cpu::architecture::dream, 4, 4, 32, 48, 3, 5},   // Dream without GQA, 3 layers
+  const std::vector<mdlm::test::tiny_shape> cases{
+      {mdlm::cpu::architecture::llada, 4, 4, 64, 96, 2},  // LLaDA-tiny (models.md section 6)
+      {mdlm::cpu::architecture::llada, 4, 2, 64, 96, 2},  // LLaDA with GQA
+      {mdlm::cpu::architecture::dream, 4, 2, 64, 96, 2},  // Dream-tiny: GQA + q/k/v biases + logit shift
+      {mdlm::cpu::architecture::dream, 8, 1, 64, 80, 1},  // Dream, one KV head (MQA), head_dim 8
+      {mdlm::cpu::architecture::dream, 4, 4, 32, 48, 3},  // Dream without GQA, 3 layers
   };
+  const std::size_t lengths[] = {13, 9, 11, 7, 5};
   std::mt19937 rng(2026);
   std::size_t idx = 0;
   for (const auto& fc : cases) {
-    mdlm::cpu::tiny_checkpoint_spec spec;
-    spec.arch = fc.arch;
-    spec.heads = fc.heads;
-    spec.kv_heads = fc.kv_heads;
-    spec.d_model = fc.d_model;
-    spec.mlp = fc.mlp;
-    spec.layers = fc.layers;
-    spec.seed = 100 + idx;
+    const std::size_t length = lengths[idx];
+    const auto spec = fc.spec(100 + idx);
     const auto dir = mdlm::test::scratch_dir("cuda-forward-" + std::to_string(idx++));
     mdlm::cpu::write_tiny_checkpoint(spec, dir);
     const auto ckpt = mdlm::cpu::checkpoint::open(dir);
     mdlm::cpu::model cpu_model(ckpt, {.threads = 1});
     mdlm::test::emulated_model emu(ckpt);
-    const std::size_t vocab = cpu_model.vocab_size(), batch = 2, length = fc.length;
+    const std::size_t vocab = cpu_model.vocab_size(), batch = 2;
     INFO("arch " << mdlm::cpu::architecture_name(fc.arch) << ", heads " << fc.heads << "/" << fc.kv_heads << ", d "
                  << fc.d_model << ", layers " << fc.layers << ", length " << length);
-    const auto tokens = random_tokens(batch * length, vocab, cpu_model.mask_token(), rng);
+    const auto tokens = mdlm::test::random_canvas(batch * length, vocab, cpu_model.mask_token(), rng);
     std::vector<float> ref(tokens.size() * vocab);
     cpu_model.batch_logits(tokens, batch, ref);
     const auto got = emu.batch_logits(tokens, batch);
     REQUIRE(got.size() == ref.size());
-    double err2 = 0.0, ref2 = 0.0, worst = 0.0;
-    for (std::size_t i = 0; i < ref.size(); ++i) {
-      const double e = std::abs(static_cast<double>(got[i]) - ref[i]);
-      err2 += e * e;
-      ref2 += static_cast<double>(ref[i]) * ref[i];
-      worst = std::max(worst, e / (1.0 + std::abs(ref[i])));
-      REQUIRE(std::isfinite(got[i]));
-    }
-    const double rel_rms = std::sqrt(err2 / ref2);
+    for (float x : got) REQUIRE(std::isfinite(x));
+    const auto [rel_rms, worst] = mdlm::test::compare_logits(got, ref);
     INFO("relative RMS error " << rel_rms << ", worst |error| / (1 + |logit|) " << worst);
     CHECK(rel_rms < 0.01);
     CHECK(worst < 0.03);

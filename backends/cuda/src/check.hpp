@@ -12,6 +12,13 @@
 
 namespace mdlm::cuda::detail {
 
+//! `what` as a string: itself, or what a callable returns.
+template <class What>
+std::string what_text(What&& what) {
+  if constexpr (std::is_invocable_v<What>) return std::string(what());
+  else return std::string(what);
+}
+
 //! Throws cuda_error "<what>: <CUDA error name>: <error string>" when `e` is not cudaSuccess. `what`
 //! is a string or a callable returning one; a callable is only called on failure, so checks on the
 //! hot path allocate nothing.
@@ -19,10 +26,7 @@ template <class What>
 void check_cuda(cudaError_t e, What&& what) {
   if (e == cudaSuccess) [[likely]]
     return;
-  std::string m;
-  if constexpr (std::is_invocable_v<What>) m = what();
-  else m = std::string(what);
-  throw cuda_error(m + ": " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
+  throw cuda_error(what_text(what) + ": " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
 }
 
 //! Throws cuda_error "<what>: <cuBLAS status name>: <status string>" when `s` is not success (`what`
@@ -31,10 +35,7 @@ template <class What>
 void check_cublas(cublasStatus_t s, What&& what) {
   if (s == CUBLAS_STATUS_SUCCESS) [[likely]]
     return;
-  std::string m;
-  if constexpr (std::is_invocable_v<What>) m = what();
-  else m = std::string(what);
-  throw cuda_error(m + ": " + cublasLtGetStatusName(s) + ": " + cublasLtGetStatusString(s));
+  throw cuda_error(what_text(what) + ": " + cublasLtGetStatusName(s) + ": " + cublasLtGetStatusString(s));
 }
 
 }  // namespace mdlm::cuda::detail
