@@ -152,14 +152,7 @@ TEST_CASE("CUDA model: bad input is an invalid_argument naming the value", "[cud
 }
 
 TEST_CASE("CUDA model: the memory plan is what the device loses, and later steps allocate nothing", "[cuda][model][memory]") {
-  cpu::tiny_checkpoint_spec spec;
-  spec.arch = cpu::architecture::llada;
-  spec.layers = 4;
-  spec.d_model = 1024;
-  spec.heads = 8;
-  spec.kv_heads = 8;
-  spec.mlp = 2816;
-  spec.vocab = 32000;
+  const auto spec = tiny_shape{cpu::architecture::llada, 8, 8, 1024, 2816, 4, 32000}.spec(0);
   const auto cfg = cpu::parse_model_config(cpu::tiny_config_json(spec), "memory test");
   const std::size_t batch = 8, length = 512;
   const auto plan = mdlm::cuda::plan_memory(cfg, batch, length);
