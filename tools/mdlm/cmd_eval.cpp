@@ -77,7 +77,7 @@ struct kl_bound_observer {
 };
 
 template <class Options>
-std::vector<outcome> decode_group(cpu::model& m, const std::vector<reasoning_template>& templates,
+std::vector<outcome> decode_group(device_model& m, const std::vector<reasoning_template>& templates,
                                   const std::vector<std::size_t>& idx, const Options& opt, const eval_options& o) {
   std::vector<canvas> canvases;
   canvases.reserve(idx.size());
@@ -139,7 +139,7 @@ void run_eval(const eval_options& o) {
     detail::require(rec->good(), "--records ", o.records, ": cannot write the file");
   }
 
-  cpu::model m = harness::load_model(o.data, tok);
+  device_model m = harness::load_model(o.data, tok, o.batch_size);
   std::vector<reasoning_template> templates;
   templates.reserve(data.problems.size());
   for (const auto& p : data.problems) templates.push_back(harness::problem_template(tok, p, with_template));
@@ -251,6 +251,7 @@ void run_eval(const eval_options& o) {
                                             : nlohmann::json(nullptr);
   s["batch_size"] = o.batch_size;
   s["threads"] = m.threads();
+  s["device"] = m.device();
   s["invalid"] = invalid;
   std::printf("%s\n", s.dump().c_str());
   std::fflush(stdout);

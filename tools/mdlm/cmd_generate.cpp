@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// `mdlm generate`: decode with a LLaDA or Dream checkpoint on the CPU (mdlm::cpu) and print the
-// generated ids, the number of model calls and each position's unmask step.
+// `mdlm generate`: decode with a LLaDA or Dream checkpoint on the CPU (mdlm::cpu) or a CUDA GPU (mdlm::cuda,
+// `--device cuda`) and print the generated ids, the number of model calls and each position's unmask step.
 //
 // Policy names follow the references (shared/spec/samplers.md); each maps to a policy of
 // include/mdlm/policies/ and decode_options (docs/samplers.md):
@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "device_model.hpp"
 #include "mdlm/canvas.hpp"
 #include "mdlm/cpu/config.hpp"
 #include "mdlm/cpu/model.hpp"
@@ -118,6 +119,7 @@ struct generate_options {
   std::optional<std::size_t> top_k;
   std::uint64_t seed = 0;
   bool json = false;
+  std::string device = "cpu";
   // Which policy-parameter options were given (to reject those the policy does not use).
   std::vector<std::pair<std::string, CLI::Option*>> policy_params;
 };
@@ -172,7 +174,7 @@ struct progress_bar {
 };
 
 template <class Policy>
-decode_result run_decode(cpu::model& m, const canvas& c, Policy policy, const token_choice& choice,
+decode_result run_decode(device_model& m, const canvas& c, Policy policy, const token_choice& choice,
                          std::size_t block_length, std::size_t steps, std::uint64_t seed) {
   decode_options<Policy> opt;
   opt.policy = policy;
@@ -240,7 +242,7 @@ void run_generate(const generate_options& o) {
   choice.top_k = o.top_k;
   choice.validate();
 
-  cpu::model m = cpu::model::load(dir);
+  device_model m = load_on_device(dir, o.device, 1, prompt.size() + o.gen_length);
   const canvas c = make_canvas(prompt, o.gen_length, m.mask_token());
   decode_result r;
   switch (policy) {
@@ -300,6 +302,7 @@ void run_generate(const generate_options& o) {
     j["top_p"] = o.top_p ? nlohmann::json(*o.top_p) : nlohmann::json(nullptr);
     j["top_k"] = o.top_k ? nlohmann::json(*o.top_k) : nlohmann::json(nullptr);
     j["seed"] = o.seed;
+    j["device"] = m.device();
     j["mask_token"] = cfg.mask_token;
     j["prompt_ids"] = prompt;
     j["generated_ids"] = generated;
@@ -337,7 +340,7 @@ void run_generate(const generate_options& o) {
 }  // namespace
 
 void register_generate(CLI::App& app) {
-  auto* cmd = app.add_subcommand("generate", "Generate with a LLaDA or Dream checkpoint directory on the CPU");
+  auto* cmd = app.add_subcommand("generate", "Generate with a LLaDA or Dream checkpoint directory on the CPU or a GPU (--device)");
   auto o = std::make_shared<generate_options>();
   cmd->add_option("--model", o->model, "Checkpoint directory (config.json + safetensors)")->required();
   auto* ids = cmd->add_option("--prompt-ids", o->prompt_ids, "Prompt token ids, comma-separated (1,2,3)");
@@ -365,6 +368,7 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--top-k", o->top_k, "Top-k filter >= 1 (default: off)");
   cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object instead of a table");
+  add_device_option(cmd, o->device);
 }
 
 }  // namespace mdlm::tool

@@ -74,7 +74,7 @@ void run_posterior(posterior_options o) {
     const auto ids = wrong_ids(o.only_wrong);
     std::erase_if(data.problems, [&](const harness::tasks::problem& p) { return ids.count(p.id) == 0; });
   }
-  cpu::model m = harness::load_model(o.data, tok);
+  device_model m = harness::load_model(o.data, tok, o.batch_size);
 
   std::vector<reasoning_template> templates;
   std::vector<std::size_t> problem_of;

@@ -122,7 +122,7 @@ void run_score(const score_options& o) {
     out = std::make_unique<std::ofstream>(o.out);
     detail::require(out->good(), "--out ", o.out, ": cannot write the file");
   }
-  cpu::model m = harness::load_model(d, tok);
+  device_model m = harness::load_model(d, tok);
   std::vector<double> pos_mean, neg_mean, pos_final, neg_final, pos_h, neg_h;
   std::vector<double> pos_q[3], neg_q[3];
   constexpr double fractions[3] = {0.25, 0.5, 0.75};

@@ -85,7 +85,7 @@ void run_solve(const solve_options& o) {
   detail::require(std::isfinite(o.gamma) && o.gamma > 0.0, "--gamma ", o.gamma, " must be finite and > 0");
   const auto data = harness::load_task_data(o.data);
   const auto& tok = data.tok;
-  cpu::model m = harness::load_model(o.data, tok);
+  device_model m = harness::load_model(o.data, tok);
   std::printf("mdlm solve: %zu test problems, model %s\n", data.problems.size(), o.data.model.c_str());
   std::printf("  one-token: entropy decoding, one token per model call\n");
   std::printf("  MED+exit:  MED (lambda = %g nats) with early exit when H_UB < gamma = %g nats\n\n", o.lambda, o.gamma);

@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "device_model.hpp"
 #include "mdlm/cpu/model.hpp"
 #include "mdlm/detail/errors.hpp"
 #include "mdlm/infilling/posterior.hpp"
@@ -40,6 +42,7 @@ struct data_options {
   std::size_t n = 100;    // problems to take (0 = all from offset)
   std::size_t offset = 0;
   int threads = 0;  // forward threads (0 = OMP_NUM_THREADS / all)
+  std::string device = "cpu";  // --device (device_model.hpp)
 };
 
 inline void add_data_options(CLI::App* cmd, data_options& d) {
@@ -49,6 +52,7 @@ inline void add_data_options(CLI::App* cmd, data_options& d) {
   cmd->add_option("-n,--n", d.n, "Problems to use (0 = all after --offset)")->capture_default_str();
   cmd->add_option("--offset", d.offset, "Index of the first problem")->capture_default_str();
   cmd->add_option("--threads", d.threads, "Forward threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str();
+  add_device_option(cmd, d.device);
 }
 
 // Tokenizer and problems, validated; the model is loaded separately (it is the expensive part).
@@ -73,10 +77,13 @@ inline task_data load_task_data(const data_options& d) {
   return {std::move(tok), std::move(chosen)};
 }
 
-inline cpu::model load_model(const data_options& d, const tasks::tokenizer& tok) {
+// On --device cuda the memory check assumes batches of `batch` canvases of up to the model's
+// max_sequence_length positions.
+inline device_model load_model(const data_options& d, const tasks::tokenizer& tok, std::size_t batch = 1) {
   cpu::model_options mo;
   mo.threads = d.threads;
-  cpu::model m = cpu::model::load(d.model, mo);
+  const std::size_t length = std::max<std::size_t>(1, cpu::read_model_config(d.model).max_sequence_length);
+  device_model m = load_on_device(d.model, d.device, batch, length, mo);
   detail::require(m.vocab_size() == tok.embedding_size(), "the model's vocabulary (", m.vocab_size(),
                   " rows) differs from the tokenizer's embedding_size ", tok.embedding_size());
   detail::require(m.mask_token() == tok.mask(), "the model's mask token ", m.mask_token(),
