@@ -553,6 +553,9 @@ class parser {
     if (!at_end()) error(concat("unexpected '", peek().text, "'"));
   }
 
+  //! An expression without the conditional `a if c else b` (the iterable of `for x in y if c`).
+  expr_ptr plain_expression() { return or_expr(); }
+
   expr_ptr expression() {
     expr_ptr e = or_expr();
     if (accept_name("if")) {
@@ -846,6 +849,7 @@ class builder {
         while (true) {
           std::string e;
           auto body = block({"elif", "else", "endif"}, e);
+          if (e.empty()) unclosed("if", rp.line);
           s.branches.emplace_back(cond, std::move(body));
           if (e == "endif") break;
           parser tail(current_->toks, current_->line);
@@ -857,7 +861,6 @@ class builder {
             if (e2.empty()) unclosed("if", rp.line);
             break;
           }
-          if (e.empty()) unclosed("if", rp.line);
           cond = tail.expression();
           tail.done();
         }
@@ -866,7 +869,7 @@ class builder {
         s.targets.push_back(ps.name());
         while (ps.accept(",")) s.targets.push_back(ps.name());
         ps.expect("in", token::kind::name);
-        s.e = ps.expression();
+        s.e = ps.plain_expression();
         if (ps.accept_name("if")) s.filter = ps.expression();
         if (ps.accept_name("recursive")) ps.error("recursive loops are not supported");
         ps.done();

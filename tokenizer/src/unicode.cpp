@@ -147,7 +147,8 @@ std::string normalize(std::string_view s, normal_form form) {
 regex::regex(std::string_view pattern, bool literal) {
   int error = 0;
   PCRE2_SIZE offset = 0;
-  const uint32_t options = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0u);
+  // PCRE2_LITERAL admits PCRE2_UTF but not PCRE2_UCP (which only matters for \s \d \w anyway).
+  const uint32_t options = literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP;
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &error,
                                    &offset, nullptr);
   if (code == nullptr) {

@@ -132,6 +132,10 @@ writeJson(path.join(lladaDir, "tokenizer.json"), lladaJson);
 for (const f of ["tokenizer_config.json", "special_tokens_map.json"]) fs.copyFileSync(path.join(lladaData, f), path.join(lladaDir, f));
 addTokenizer("llada", lladaDir, lladaJson, lladaConfig);
 
+// The committed tiny tokenizer of the tiny-checkpoint tests.
+const tinyDir = path.join(args.data, "tiny-bpe");
+addTokenizer("tiny-bpe", tinyDir, readJson(path.join(tinyDir, "tokenizer.json")), readJson(path.join(tinyDir, "tokenizer_config.json")));
+
 // Byte-level pieces of multi-byte characters, decoded alone (incomplete UTF-8 -> U+FFFD).
 const byteChars = (() => {
   const bs = [];
