@@ -33,9 +33,15 @@ using mdlm::detail::concat;
 // file from allocating gigabytes for its id table.
 constexpr std::int64_t max_token_id = (1 << 24) - 1;
 
+// FNV-1a: the keys (vocabulary entries, pre-tokenized words) are a few bytes long, where it beats
+// the library's murmur hash.
 struct string_hash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(std::string_view s) const noexcept {
+    std::uint64_t h = 14695981039346656037ull;
+    for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return static_cast<std::size_t>(h ^ (h >> 29));
+  }
 };
 template <class V>
 using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
@@ -45,6 +51,8 @@ using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to
 struct byte_table {
   std::array<char32_t, 256> to_char{};
   std::array<std::string, 256> to_utf8{};
+  std::array<std::array<char, 2>, 256> utf8_bytes{};  // every character of the table is 1 or 2 UTF-8 bytes
+  std::array<unsigned char, 256> utf8_length{};
   std::unordered_map<char32_t, unsigned char> to_byte;
   byte_table() {
     int n = 0;
@@ -54,6 +62,9 @@ struct byte_table {
     }
     for (int b = 0; b < 256; ++b) {
       append_utf8(to_utf8[static_cast<std::size_t>(b)], to_char[static_cast<std::size_t>(b)]);
+      const std::string& u = to_utf8[static_cast<std::size_t>(b)];
+      utf8_length[static_cast<std::size_t>(b)] = static_cast<unsigned char>(u.size());
+      for (std::size_t k = 0; k < u.size(); ++k) utf8_bytes[static_cast<std::size_t>(b)][k] = u[k];
       to_byte[to_char[static_cast<std::size_t>(b)]] = static_cast<unsigned char>(b);
     }
   }
@@ -254,6 +265,58 @@ struct segment {
   token_id id;  // no_token: ordinary text
 };
 
+// Word -> ids cache of one encoding thread: open addressing in a power-of-two table of slots
+// that point into flat arrays of key bytes and ids (no node allocation, one probe per hit in the
+// common case). Emptied when half full.
+class word_cache {
+ public:
+  word_cache() : slots_(std::size_t{1} << 16) {}
+  // The ids cached for `word` (hash `h`), or nullptr.
+  const token_id* find(std::string_view word, std::uint64_t h, std::size_t& count) const noexcept {
+    for (std::size_t i = h & mask();; i = (i + 1) & mask()) {
+      const slot& s = slots_[i];
+      if (s.hash == 0) return nullptr;
+      if (s.hash == h && s.key_len == word.size() && keys_.compare(s.key_off, s.key_len, word) == 0) {
+        count = s.ids_len;
+        return ids_.data() + s.ids_off;
+      }
+    }
+  }
+  void insert(std::string_view word, std::uint64_t h, const token_id* ids, std::size_t count) {
+    if (2 * size_ >= slots_.size()) clear();
+    std::size_t i = h & mask();
+    while (slots_[i].hash != 0) i = (i + 1) & mask();
+    slots_[i] = {h, static_cast<std::uint32_t>(keys_.size()), static_cast<std::uint32_t>(word.size()),
+                 static_cast<std::uint32_t>(ids_.size()), static_cast<std::uint32_t>(count)};
+    keys_.append(word);
+    ids_.insert(ids_.end(), ids, ids + count);
+    ++size_;
+  }
+  static std::uint64_t hash(std::string_view s) noexcept {
+    std::uint64_t h = 14695981039346656037ull;
+    for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    h ^= h >> 29;
+    return h == 0 ? 1 : h;  // 0 marks an empty slot
+  }
+
+ private:
+  struct slot {
+    std::uint64_t hash = 0;
+    std::uint32_t key_off = 0, key_len = 0, ids_off = 0, ids_len = 0;
+  };
+  std::size_t mask() const noexcept { return slots_.size() - 1; }
+  void clear() {
+    std::fill(slots_.begin(), slots_.end(), slot{});
+    keys_.clear();
+    ids_.clear();
+    size_ = 0;
+  }
+  std::vector<slot> slots_;
+  std::string keys_;
+  std::vector<token_id> ids_;
+  std::size_t size_ = 0;
+};
+
 struct piece_list {
   std::string buf;
   std::vector<std::pair<std::uint32_t, std::uint32_t>> spans;  // offset, length into buf
@@ -285,8 +348,7 @@ struct encoder_state {
     token_id id;
   };
   std::vector<queued> heap;
-  string_map<std::pair<std::uint32_t, std::uint32_t>> cache;  // word -> (offset, count) in cache_ids
-  std::vector<token_id> cache_ids;
+  word_cache cache;
 };
 
 struct tokenizer::impl {
@@ -976,9 +1038,18 @@ void tokenizer::impl::pre_tokenize(std::string_view s, bool first_section, encod
         st.next.buf.clear();
         st.next.spans.clear();
         const auto map_bytes = [&](std::string_view piece) {
-          const auto start = static_cast<std::uint32_t>(st.next.buf.size());
-          for (char ch : piece) st.next.buf += table.to_utf8[static_cast<unsigned char>(ch)];
-          st.next.spans.emplace_back(start, static_cast<std::uint32_t>(st.next.buf.size() - start));
+          const std::size_t start = st.next.buf.size();
+          st.next.buf.resize(start + 2 * piece.size());
+          char* out = st.next.buf.data() + start;
+          for (char ch : piece) {
+            const auto b = static_cast<unsigned char>(ch);
+            out[0] = table.utf8_bytes[b][0];
+            out[1] = table.utf8_bytes[b][1];
+            out += table.utf8_length[b];
+          }
+          const auto length = static_cast<std::size_t>(out - (st.next.buf.data() + start));
+          st.next.buf.resize(start + length);
+          st.next.spans.emplace_back(static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(length));
         };
         for (const auto& sp : st.cur.spans) {
           std::string_view v = view(st.cur, sp);
@@ -1082,10 +1153,11 @@ void tokenizer::impl::bpe_word(std::string_view word, std::vector<token_id>& out
   }
   constexpr std::size_t max_cached_length = 256;
   const bool cacheable = word.size() < max_cached_length;
+  const std::uint64_t h = cacheable ? word_cache::hash(word) : 0;
   if (cacheable) {
-    if (auto it = st.cache.find(word); it != st.cache.end()) {
-      const auto [off, n] = it->second;
-      out.insert(out.end(), st.cache_ids.begin() + off, st.cache_ids.begin() + off + n);
+    std::size_t n = 0;
+    if (const token_id* hit = st.cache.find(word, h, n)) {
+      out.insert(out.end(), hit, hit + n);
       return;
     }
   }
@@ -1131,15 +1203,7 @@ void tokenizer::impl::bpe_word(std::string_view word, std::vector<token_id>& out
   const std::size_t start = out.size();
   for (const auto& s : sym)
     if (s.alive) out.push_back(s.id);
-  if (cacheable) {
-    constexpr std::size_t max_cache_entries = 1 << 17;
-    if (st.cache.size() >= max_cache_entries) {
-      st.cache.clear();
-      st.cache_ids.clear();
-    }
-    st.cache.emplace(std::string(word), std::pair{static_cast<std::uint32_t>(st.cache_ids.size()), static_cast<std::uint32_t>(out.size() - start)});
-    st.cache_ids.insert(st.cache_ids.end(), out.begin() + static_cast<std::ptrdiff_t>(start), out.end());
-  }
+  if (cacheable) st.cache.insert(word, h, out.data() + start, out.size() - start);
 }
 
 void tokenizer::impl::encode_into(std::string_view text, const encode_options& o, encoder_state& st,
