@@ -66,12 +66,16 @@ TEST_CASE("tokenizers match @huggingface/tokenizers on every corpus case", "[.or
       const auto expected_plain = c["ids_no_special"].get<std::vector<mdlm::token_id>>();
       const std::string decoded = tok.decode(expected);
       const std::string decoded_skip = tok.decode(expected, {.skip_special_tokens = true});
+      // decode(encode(x)) == x (after NFC where the normalizer is NFC): every tokenizer here is a
+      // byte-level BPE with all 256 bytes in its vocabulary, hence lossless.
+      const bool lossless = tok.decode(ids, {.skip_special_tokens = false, .clean_up_tokenization_spaces = false}) == c["round_trip"];
       ++checked;
-      if (ids != expected || plain != expected_plain || decoded != c["decoded"] || decoded_skip != c["decoded_skip"]) {
+      if (!lossless || ids != expected || plain != expected_plain || decoded != c["decoded"] || decoded_skip != c["decoded_skip"]) {
         if (++mismatches <= 8) {
           UNSCOPED_INFO(name << ": text '" << shown(text) << "'\n  ids      " << ids_text(ids) << "\n  expected " << ids_text(expected)
                              << "\n  decoded '" << shown(decoded) << "' expected '" << shown(c["decoded"]) << "'\n  skip '"
-                             << shown(decoded_skip) << "' expected '" << shown(c["decoded_skip"]) << "'");
+                             << shown(decoded_skip) << "' expected '" << shown(c["decoded_skip"]) << "'\n  round trip "
+                             << (lossless ? "ok" : "differs"));
         }
       }
     }

@@ -157,6 +157,8 @@ for (const t of tokenizers) {
     const plain = t.tok.encode(text, { add_special_tokens: false }).ids;
     return {
       text,
+      // What a lossless byte-level tokenizer gives back: the text after its normalizer (NFC or none).
+      round_trip: t.json.normalizer?.type === "NFC" ? text.normalize("NFC") : text,
       ids,
       ids_no_special: plain,
       decoded: ids.length ? t.tok.decode(ids) : "",
