@@ -10,6 +10,8 @@ packages=(
   libbenchmark-dev                               # bench/ (Google Benchmark)
   libeigen3-dev xtensor-dev libxsimd-dev         # reference models, CPU backend, SIMD kernels
   nlohmann-json3-dev libcli11-dev                # checkpoint reader, command-line tool
+  libpcre2-dev libutf8proc-dev pkg-config        # tokenizer/ (Unicode regexes, NFC)
+  nodejs                                         # tokenizer oracles (@huggingface/tokenizers, jinja) via npm
   clang libclang-rt-14-dev libomp-dev            # libFuzzer target of the safetensors parser (clang + its OpenMP)
   python3 python3-torch python3-numpy python3-matplotlib   # golden tests, peers, training, plots
   libopenblas0-pthread                           # fast BLAS behind Debian's torch (else reference BLAS)
@@ -21,6 +23,9 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# npm comes with NodeSource's nodejs package, but is a package of its own in Debian.
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"

@@ -176,7 +176,7 @@ TEST_CASE("mdlm generate: every policy name runs to completion; table and JSON o
   SECTION("prompt file, table output, policy parameters") {
     mdlm::test::write_file(scratch / "prompt.txt", "5, 6\n7\n");
     const auto r = run_tool(scratch, "generate --model '" + (scratch / "llada").string() +
-                                         "' --prompt-file '" + (scratch / "prompt.txt").string() +
+                                         "' --prompt-ids-file '" + (scratch / "prompt.txt").string() +
                                          "' --gen-length 6 --policy fast-dllm-threshold --tau 1");
     INFO("stderr: " << r.err);
     REQUIRE(r.rc == 0);
@@ -252,9 +252,9 @@ TEST_CASE("mdlm generate: bad input exits with code 2 and a one-line message", "
   bad(llada + " --prompt-ids 1 --top-p 0", "top_p = 0");
   bad(llada + " --prompt-ids 1 --top-k 0", "top_k = 0");
   bad(llada + " --prompt-ids 1 --temperature -1", "temperature = -1");
-  bad(llada, "give the prompt with --prompt-ids or --prompt-file");
-  bad(llada + " --prompt-ids 1 --prompt-file x", "give the prompt with --prompt-ids or --prompt-file");
-  bad(llada + " --prompt-file '" + (scratch / "absent.txt").string() + "'", "cannot read the file");
+  bad(llada, "give the prompt with one of --prompt, --prompt-file, --prompt-ids, --prompt-ids-file");
+  bad(llada + " --prompt-ids 1 --prompt-ids-file x", "give the prompt with one of");
+  bad(llada + " --prompt-ids-file '" + (scratch / "absent.txt").string() + "'", "cannot read the file");
 
   SECTION("unknown architecture in config.json") {
     auto j = json::parse(mdlm::test::read_file(scratch / "llada" / "config.json"));

@@ -56,6 +56,7 @@
 #include "mdlm/policies/fixed_count.hpp"
 #include "mdlm/policies/med.hpp"
 #include "mdlm/token_choice.hpp"
+#include "text_io.hpp"
 
 namespace mdlm::tool {
 
@@ -120,6 +121,9 @@ struct generate_options {
   std::uint64_t seed = 0;
   bool json = false;
   std::string device = "cpu";
+  text_input text;        // --prompt / --prompt-file / --chat / --system (text_io.hpp)
+  std::string tokenizer;  // --tokenizer (default: --model)
+  bool stream = false;    // --stream (default: when stdout is a terminal)
   // Which policy-parameter options were given (to reject those the policy does not use).
   std::vector<std::pair<std::string, CLI::Option*>> policy_params;
 };
@@ -149,10 +153,10 @@ std::vector<token_id> parse_ids(const std::string& text, const std::string& what
 std::vector<token_id> read_prompt(const generate_options& o) {
   if (!o.prompt_file.empty()) {
     std::ifstream f(o.prompt_file, std::ios::binary);
-    detail::require(f.good() && !std::filesystem::is_directory(o.prompt_file), "--prompt-file ", o.prompt_file,
+    detail::require(f.good() && !std::filesystem::is_directory(o.prompt_file), "--prompt-ids-file ", o.prompt_file,
                     ": cannot read the file");
     const std::string text{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-    return parse_ids(text, "--prompt-file " + o.prompt_file);
+    return parse_ids(text, "--prompt-ids-file " + o.prompt_file);
   }
   return parse_ids(o.prompt_ids, "--prompt-ids");
 }
@@ -175,13 +179,14 @@ struct progress_bar {
 
 template <class Policy>
 decode_result run_decode(device_model& m, const canvas& c, Policy policy, const token_choice& choice,
-                         std::size_t block_length, std::size_t steps, std::uint64_t seed) {
+                         std::size_t block_length, std::size_t steps, std::uint64_t seed, block_streamer* stream) {
   decode_options<Policy> opt;
   opt.policy = policy;
   opt.choice = choice;
   opt.block_length = block_length;
   opt.steps = steps;
   const counter_rng rng{seed};
+  if (stream != nullptr) return decode(m, c, opt, rng, *stream);  // the streamed text replaces the progress bar
   if (::isatty(STDERR_FILENO) != 0) {
     const progress_bar bar{c.region_length()};
     auto r = decode(m, c, opt, rng, bar);
@@ -213,7 +218,15 @@ void run_generate(const generate_options& o) {
   const std::filesystem::path dir(o.model);
   detail::require(std::filesystem::is_directory(dir), "--model ", o.model, " is not a directory");
   const cpu::model_config cfg = cpu::read_model_config(dir);
-  const std::vector<token_id> prompt = read_prompt(o);
+  // Text prompts go through the checkpoint's tokenizer (or --tokenizer); ids prompts use it, when
+  // present, only for the "text" field of --json.
+  const std::filesystem::path tok_dir = o.tokenizer.empty() ? dir : std::filesystem::path(o.tokenizer);
+  const bool text_mode = o.text.given();
+  std::optional<text::tokenizer> tok;
+  if (text_mode) tok.emplace(load_tokenizer(tok_dir, true));
+  else if (o.json && tokenizer_present(tok_dir)) tok.emplace(load_tokenizer(tok_dir, true));
+  const std::string prompt_str = text_mode ? prompt_text(*tok, o.text) : std::string();
+  const std::vector<token_id> prompt = text_mode ? encode_prompt(*tok, prompt_str) : read_prompt(o);
   detail::require(!prompt.empty(), "the prompt is empty: give at least one token id");
   for (std::size_t i = 0; i < prompt.size(); ++i) {
     detail::require(prompt[i] >= 0 && static_cast<std::size_t>(prompt[i]) < cfg.vocab_size, "prompt id ", prompt[i],
@@ -244,44 +257,47 @@ void run_generate(const generate_options& o) {
 
   device_model m = load_on_device(dir, o.device, 1, prompt.size() + o.gen_length);
   const canvas c = make_canvas(prompt, o.gen_length, m.mask_token());
+  std::optional<block_streamer> streamer;
+  if (text_mode && !o.json && (o.stream || ::isatty(STDOUT_FILENO) != 0)) streamer.emplace(*tok, c.region_begin);
+  block_streamer* const stream = streamer ? &*streamer : nullptr;
   decode_result r;
   switch (policy) {
     case policy_name::llada_low_confidence:
       r = run_decode(m, c, fixed_count{.score = score_kind::confidence, .schedule = count_schedule::llada_blocks},
-                     choice, block, steps, o.seed);
+                     choice, block, steps, o.seed, stream);
       break;
     case policy_name::llada_random:
       r = run_decode(m, c, fixed_count{.score = score_kind::random, .schedule = count_schedule::llada_blocks}, choice,
-                     block, steps, o.seed);
+                     block, steps, o.seed, stream);
       break;
     case policy_name::dream_maskgit_plus:
       r = run_decode(m, c,
                      fixed_count{.score = score_kind::tempered_confidence, .schedule = count_schedule::dream_timesteps},
-                     choice, block, steps, o.seed);
+                     choice, block, steps, o.seed, stream);
       break;
     case policy_name::dream_topk_margin:
       r = run_decode(m, c, fixed_count{.score = score_kind::margin, .schedule = count_schedule::dream_timesteps},
-                     choice, block, steps, o.seed);
+                     choice, block, steps, o.seed, stream);
       break;
     case policy_name::dream_entropy:
       r = run_decode(m, c, fixed_count{.score = score_kind::neg_entropy, .schedule = count_schedule::dream_timesteps},
-                     choice, block, steps, o.seed);
+                     choice, block, steps, o.seed, stream);
       break;
-    case policy_name::dream_origin: r = run_decode(m, c, dream_origin{}, choice, block, steps, o.seed); break;
+    case policy_name::dream_origin: r = run_decode(m, c, dream_origin{}, choice, block, steps, o.seed, stream); break;
     case policy_name::fast_dllm_threshold:
-      r = run_decode(m, c, fast_dllm_threshold{.tau = o.tau}, choice, block, steps, o.seed);
+      r = run_decode(m, c, fast_dllm_threshold{.tau = o.tau}, choice, block, steps, o.seed, stream);
       break;
     case policy_name::fast_dllm_factor:
-      r = run_decode(m, c, fast_dllm_factor{.factor = o.factor}, choice, block, steps, o.seed);
+      r = run_decode(m, c, fast_dllm_factor{.factor = o.factor}, choice, block, steps, o.seed, stream);
       break;
-    case policy_name::eb: r = run_decode(m, c, eb_sampler{.gamma = o.gamma}, choice, block, steps, o.seed); break;
+    case policy_name::eb: r = run_decode(m, c, eb_sampler{.gamma = o.gamma}, choice, block, steps, o.seed, stream); break;
     case policy_name::med:
-      r = run_decode(m, c, med{.lambda = o.lambda, .k_max = o.k_max}, choice, block, steps, o.seed);
+      r = run_decode(m, c, med{.lambda = o.lambda, .k_max = o.k_max}, choice, block, steps, o.seed, stream);
       break;
     case policy_name::left_to_right:
       r = run_decode(m, c,
                      fixed_count{.score = score_kind::left_to_right, .schedule = count_schedule::per_step, .per_step = 1},
-                     choice, block, steps, o.seed);
+                     choice, block, steps, o.seed, stream);
       break;
   }
 
@@ -290,7 +306,14 @@ void run_generate(const generate_options& o) {
   std::vector<std::int32_t> unmask_step(r.unmask_step.begin() + static_cast<std::ptrdiff_t>(begin),
                                         r.unmask_step.end());
   const std::string arch(cpu::architecture_name(cfg.arch));
-  if (o.json) {
+  if (text_mode && !o.json) {
+    // Text out: the generated text on stdout (streamed above when a terminal or --stream), the
+    // run's summary on stderr.
+    if (streamer) streamer->finish(generated);
+    else std::printf("%s\n", generated_text(*tok, generated).c_str());
+    std::fprintf(stderr, "mdlm: %s, %s, %zu prompt ids, %zu generated, %zu model calls (NFE)%s%s\n", arch.c_str(),
+                 o.policy.c_str(), prompt.size(), generated.size(), r.nfe, r.message.empty() ? "" : ": ", r.message.c_str());
+  } else if (o.json) {
     nlohmann::json j;
     j["model"] = o.model;
     j["architecture"] = arch;
@@ -311,6 +334,8 @@ void run_generate(const generate_options& o) {
     j["status"] = to_string(r.status);
     j["masked_left"] = r.masked_left;
     j["message"] = r.message;
+    if (text_mode) j["prompt_text"] = prompt_str;
+    if (tok) j["text"] = generated_text(*tok, generated);
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("model:      %s (%s, %zu layers, d_model %zu, vocabulary %zu, mask id %d)\n", o.model.c_str(),
@@ -339,14 +364,21 @@ void run_generate(const generate_options& o) {
 
 }  // namespace
 
+std::vector<token_id> parse_token_ids(const std::string& text, const std::string& what) { return parse_ids(text, what); }
+
 void register_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate with a LLaDA or Dream checkpoint directory on the CPU or a GPU (--device)");
   auto o = std::make_shared<generate_options>();
   cmd->add_option("--model", o->model, "Checkpoint directory (config.json + safetensors)")->required();
   auto* ids = cmd->add_option("--prompt-ids", o->prompt_ids, "Prompt token ids, comma-separated (1,2,3)");
-  auto* file = cmd->add_option("--prompt-file", o->prompt_file, "File of prompt token ids (commas or whitespace)");
+  auto* file = cmd->add_option("--prompt-ids-file", o->prompt_file, "File of prompt token ids (commas or whitespace)");
+  add_text_input_options(*cmd, o->text);
+  cmd->add_option("--tokenizer", o->tokenizer, "Tokenizer directory for text prompts (default: --model)");
+  cmd->add_flag("--stream", o->stream, "Print the text as blocks complete (default when stdout is a terminal)");
   cmd->callback([o, ids, file] {
-    detail::require(ids->count() + file->count() == 1, "give the prompt with --prompt-ids or --prompt-file");
+    detail::require(ids->count() + file->count() + (o->text.given() ? 1 : 0) == 1,
+                    "give the prompt with one of --prompt, --prompt-file, --prompt-ids, --prompt-ids-file");
+    detail::require(o->text.given() || !o->text.chat, "--chat needs a text prompt (--prompt or --prompt-file)");
     run_generate(*o);
   });
   cmd->add_option("--gen-length", o->gen_length, "Tokens to generate")->capture_default_str();

@@ -2,12 +2,16 @@
 // `mdlm make-checkpoint`: writes a tiny random-weight LLaDA or Dream checkpoint (config.json with
 // the real keys + model.safetensors with the real tensor names).
 #if MDLM_TOOL_HAVE_CPU
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <string>
 
 #include "commands.hpp"
 #include "mdlm/cpu/make_checkpoint.hpp"
+#include "mdlm/detail/errors.hpp"
+#include "text_io.hpp"
 
 namespace mdlm::tool {
 
@@ -17,6 +21,7 @@ void register_make_checkpoint(CLI::App& app) {
     cpu::tiny_checkpoint_spec spec;
     std::string out;
     std::string dtype = "bf16";
+    std::string tokenizer;
   };
   auto opt = std::make_shared<options>();
   const std::map<std::string, cpu::architecture> archs{{"llada", cpu::architecture::llada},
@@ -29,7 +34,10 @@ void register_make_checkpoint(CLI::App& app) {
   cmd->add_option("--heads", opt->spec.heads, "Query heads")->capture_default_str();
   cmd->add_option("--kv-heads", opt->spec.kv_heads, "Key/value heads (divides --heads)")->capture_default_str();
   cmd->add_option("--mlp", opt->spec.mlp, "SwiGLU hidden width")->capture_default_str();
-  cmd->add_option("--vocab", opt->spec.vocab, "Vocabulary rows (mask id = vocab - 20)")->capture_default_str();
+  auto* vocab = cmd->add_option("--vocab", opt->spec.vocab, "Vocabulary rows (mask id = vocab - 20)")->capture_default_str();
+  cmd->add_option("--tokenizer", opt->tokenizer,
+                  "Copy this directory's tokenizer files into the checkpoint and take the mask / BOS / EOS ids from it; "
+                  "the vocabulary grows to fit (a multiple of 64) unless --vocab is given");
   cmd->add_option("--seed", opt->spec.seed, "Weight seed")->capture_default_str();
   cmd->add_option("--max-seq-len", opt->spec.max_sequence_length, "max_sequence_length / max_position_embeddings")
       ->capture_default_str();
@@ -37,12 +45,30 @@ void register_make_checkpoint(CLI::App& app) {
       ->check(CLI::IsMember({"bf16", "f16", "f32"}))
       ->capture_default_str();
   cmd->add_option("--out", opt->out, "Output directory (created)")->required();
-  cmd->callback([opt] {
+  cmd->callback([opt, vocab] {
     opt->spec.type = opt->dtype == "bf16" ? cpu::dtype::bf16 : opt->dtype == "f16" ? cpu::dtype::f16 : cpu::dtype::f32;
+    if (!opt->tokenizer.empty()) {
+      // The tokenizer's ids must be rows of the model: the vocabulary fits them (rounded up to a
+      // multiple of 64 as the real checkpoints pad it), and its mask / BOS / EOS become the config's.
+      const auto tok = load_tokenizer(opt->tokenizer, false);
+      const auto ids = special_ids(tok);
+      const std::size_t needed = tok.vocab_size();
+      if (vocab->count() == 0) opt->spec.vocab = std::max<std::size_t>(32, (needed + 63) / 64 * 64);
+      detail::require(opt->spec.vocab >= needed, "--vocab ", opt->spec.vocab, " is smaller than the tokenizer's ", needed, " ids");
+      opt->spec.tokens = cpu::tiny_special_tokens{ids.bos, ids.eos, ids.mask};
+    }
     cpu::write_tiny_checkpoint(opt->spec, opt->out);
-    const auto tok = cpu::tiny_tokens(opt->spec.vocab);
-    std::printf("wrote %s checkpoint to %s (mask id %d)\n", std::string(cpu::architecture_name(opt->spec.arch)).c_str(),
-                opt->out.c_str(), tok.mask);
+    if (!opt->tokenizer.empty()) {
+      for (const auto& name : tokenizer_file_names()) {
+        const auto from = std::filesystem::path(opt->tokenizer) / name;
+        if (std::filesystem::exists(from))
+          std::filesystem::copy_file(from, std::filesystem::path(opt->out) / name, std::filesystem::copy_options::overwrite_existing);
+      }
+    }
+    const auto tok = cpu::special_tokens_of(opt->spec);
+    std::printf("wrote %s checkpoint to %s (vocabulary %zu, mask id %d%s)\n",
+                std::string(cpu::architecture_name(opt->spec.arch)).c_str(), opt->out.c_str(), opt->spec.vocab, tok.mask,
+                opt->tokenizer.empty() ? "" : ", tokenizer copied");
   });
 }
 

@@ -4,6 +4,10 @@
 #include <CLI/CLI.hpp>
 
 #include <ostream>
+#include <string>
+#include <vector>
+
+#include "mdlm/types.hpp"
 
 namespace mdlm::tool {
 //! Usage errors exit with this code and a one-line message on stderr.
@@ -17,6 +21,9 @@ void print_infilling_demo(std::ostream& out);
 void register_make_checkpoint(CLI::App& app);  // cmd_make_checkpoint.cpp (needs mdlm::cpu)
 void register_info(CLI::App& app);             // cmd_info.cpp (needs mdlm::cpu)
 void register_generate(CLI::App& app);         // cmd_generate.cpp (needs mdlm::cpu)
+void register_tokenize(CLI::App& app);         // cmd_tokenize.cpp: tokenize + detokenize (mdlm::tokenizer)
+//! Parses "1,2,3" (commas and/or whitespace) into token ids; `what` names the source in errors.
+std::vector<token_id> parse_token_ids(const std::string& text, const std::string& what);  // cmd_generate.cpp
 #endif
 // Harness commands on the arithmetic task (need mdlm::cpu and the task library mdlm::tasks).
 #if MDLM_TOOL_HAVE_CPU && __has_include("mdlm/reference/tasks/tokenizer.hpp")

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   mdlm::tool::register_make_checkpoint(app);
   mdlm::tool::register_info(app);
   mdlm::tool::register_generate(app);
+  mdlm::tool::register_tokenize(app);
 #endif
 #if MDLM_TOOL_HAVE_TASKS
   mdlm::tool::register_eval(app);

@@ -39,6 +39,10 @@ tiny_special_tokens tiny_tokens(std::size_t vocab) noexcept {
   return {v - 22, v - 21, v - 20};
 }
 
+tiny_special_tokens special_tokens_of(const tiny_checkpoint_spec& spec) noexcept {
+  return spec.tokens ? *spec.tokens : tiny_tokens(spec.vocab);
+}
+
 std::string tiny_config_json(const tiny_checkpoint_spec& s) {
   using mdlm::detail::require;
   require(s.layers > 0, "layers = ", s.layers, " must be positive");
@@ -49,7 +53,9 @@ std::string tiny_config_json(const tiny_checkpoint_spec& s) {
   require(s.mlp > 0, "mlp = ", s.mlp, " must be positive");
   require(s.vocab >= 32 && s.vocab <= 0x7FFFFFFF, "vocab = ", s.vocab, " must be in [32, 2^31)");
   require(s.max_sequence_length > 0, "max_sequence_length = ", s.max_sequence_length, " must be positive");
-  const auto tok = tiny_tokens(s.vocab);
+  const auto tok = special_tokens_of(s);
+  for (const token_id id : {tok.bos, tok.eos, tok.mask})
+    require(id >= 0 && static_cast<std::size_t>(id) < s.vocab, "special token id ", id, " is outside the vocabulary [0, ", s.vocab, ")");
   json j;
   if (s.arch == architecture::llada) {
     // Keys of LLaDA-8B-Instruct's config.json (models.md section 2.1), tiny dimensions.
@@ -89,7 +95,7 @@ void write_tiny_checkpoint(const tiny_checkpoint_spec& spec, const std::filesyst
   const model_config cfg = parse_model_config(config_text, "tiny config");
   std::filesystem::create_directories(dir);
   write_text(dir / "config.json", config_text);
-  const auto tok = tiny_tokens(spec.vocab);
+  const auto tok = special_tokens_of(spec);
   const json gen = spec.arch == architecture::llada
                        ? json{{"_from_model_config", true}, {"bos_token_id", tok.bos}, {"eos_token_id", tok.eos},
                               {"transformers_version", "4.38.2"}}

@@ -15,12 +15,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "mdlm/cpu/config.hpp"
 #include "mdlm/cpu/safetensors.hpp"
 
 namespace mdlm::cpu {
+
+//! Special token ids of a tiny checkpoint of vocabulary V: BOS V-22, EOS = PAD V-21, MASK V-20
+//! (V = 320: 298, 299, 300; models.md section 6 suggests mask id 300). As in the real checkpoints,
+//! LLaDA's BOS is in generation_config.json and Dream's config uses the EOS id as bos_token_id.
+struct tiny_special_tokens {
+  token_id bos, eos, mask;
+};
 
 //! Dimensions of a tiny checkpoint. Defaults: models.md section 6 (LLaDA-tiny).
 struct tiny_checkpoint_spec {
@@ -34,15 +42,14 @@ struct tiny_checkpoint_spec {
   std::uint64_t seed = 0;                   //!< weight seed
   std::size_t max_sequence_length = 4096;   //!< LLaDA max_sequence_length / Dream max_position_embeddings
   cpu::dtype type = dtype::bf16;            //!< storage dtype of the weights
+  //! Special token ids; unset: `tiny_tokens(vocab)`. Set from a real tokenizer's ids
+  //! (`mdlm make-checkpoint --tokenizer`); each must lie in [0, vocab).
+  std::optional<tiny_special_tokens> tokens{};
 };
 
-//! Special token ids of a tiny checkpoint of vocabulary V: BOS V-22, EOS = PAD V-21, MASK V-20
-//! (V = 320: 298, 299, 300; models.md section 6 suggests mask id 300). As in the real checkpoints,
-//! LLaDA's BOS is in generation_config.json and Dream's config uses the EOS id as bos_token_id.
-struct tiny_special_tokens {
-  token_id bos, eos, mask;
-};
 [[nodiscard]] tiny_special_tokens tiny_tokens(std::size_t vocab) noexcept;
+//! The special ids of `spec`: `spec.tokens` when set, else `tiny_tokens(spec.vocab)`.
+[[nodiscard]] tiny_special_tokens special_tokens_of(const tiny_checkpoint_spec& spec) noexcept;
 
 //! The config.json text of `spec`: the real model's keys (LLaDA-8B-Instruct or Dream-v0-Instruct-7B)
 //! with the tiny dimensions. Throws std::invalid_argument naming a bad field (zero sizes, heads not
