@@ -26,7 +26,7 @@ root=$(pwd)
 stage="$root/build/gpu-stage"
 
 # Targets the run needs; each is staged when the build defines it (later issues add theirs).
-targets=(mdlm_cuda_probe test_cuda mdlm_tool bench_cuda_model)
+targets=(mdlm_cuda_probe test_cuda mdlm_tool bench_cuda_model bench_cuda_rows)
 
 prepare() {
   local build="$root/build/gpu"
@@ -137,6 +137,11 @@ run() {
   # 2. benchmarks at LLaDA-8B / Dream-7B shapes (random weights made on the device)
   [ -x "$bin/bench_cuda_model" ] && part bench_cuda_model 150 "$bin/bench_cuda_model" --benchmark_min_time=0.2 \
     --benchmark_out="$logs/bench_cuda_model.json" --benchmark_out_format=json --benchmark_counters_tabular=true
+  # 2b. device row statistics vs the copy bandwidth, greedy vs sampled (issue 14)
+  [ -x "$bin/bench_cuda_rows" ] && part bench_cuda_rows 60 "$bin/bench_cuda_rows" \
+    --benchmark_out="$logs/bench_cuda_rows.json" --benchmark_out_format=json --benchmark_counters_tabular=true
+  part torch_stats_peers 60 python3 bench/peers/cuda_stats_peers.py --out "$logs/cuda_stats_peers.json" \
+    --mdlm "$logs/bench_cuda_rows.json"
   # 3. logits at real shapes (2 blocks) against tests/golden/torch_models.py on the same GPU
   [ -x "$bin/test_cuda" ] && part torch_compare 150 python3 tests/cuda/torch_compare.py --test "$bin/test_cuda" \
     --configs "$stage/configs" --work "$work" --out "$logs"

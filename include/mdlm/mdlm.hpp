@@ -20,6 +20,8 @@
 #include "mdlm/policies/fast_dllm.hpp"
 #include "mdlm/policies/klass.hpp"
 #include "mdlm/observer.hpp"
+#include "mdlm/row_model.hpp"
+#include "mdlm/row_choices.hpp"
 #include "mdlm/decode.hpp"
 #include "mdlm/adapters/banned_tokens.hpp"
 #include "mdlm/adapters/cfg.hpp"

@@ -19,6 +19,17 @@
 
 namespace mdlm::test {
 
+//! a and b agree to `rel` relative (values below 1e-12 in magnitude compare absolutely to rel * 1e-12).
+inline bool close(double a, double b, double rel) {
+  return a == b || std::abs(a - b) <= rel * std::max({1e-12, std::abs(a), std::abs(b)});
+}
+
+//! Log-probabilities and entropies near 0 (nearly one-hot rows): relative `rel` or absolute 1e-12.
+//! An absolute error e of a log-probability is a relative error e of the probability, and the CPU
+//! forms log p(top-1) = z_1 - log Z in double, which near log Z ~ 40 carries ~1e-14 of rounding
+//! itself; no decision of a policy depends on entropies below 1e-12 nats.
+inline bool close_log(double a, double b, double rel) { return close(a, b, rel) || std::abs(a - b) <= 1e-12; }
+
 //! The dimensions of a tiny checkpoint (cpu::tiny_checkpoint_spec's fields that the tests vary).
 struct tiny_shape {
   cpu::architecture arch = cpu::architecture::llada;

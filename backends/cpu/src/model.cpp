@@ -6,6 +6,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "mdlm/detail/errors.hpp"
 
@@ -161,6 +162,97 @@ void model::batch_logits(std::span<const token_id> tokens, std::size_t batch, st
 }
 
 void model::forward(std::span<const token_id> tokens, std::span<float> out) {
+  const float* hidden = body(tokens);
+  const std::size_t length = tokens.size();
+  if (all_rows_.size() < length) {
+    all_rows_.resize(length);
+    for (std::size_t i = 0; i < length; ++i) all_rows_[i] = i;
+  }
+  head_rows(hidden, std::span<const std::size_t>(all_rows_.data(), length), out);
+}
+
+void model::head_rows(const float* hidden, std::span<const std::size_t> rows, std::span<float> out) {
+  const auto& c = config_;
+  const std::size_t d = c.d_model, vocab = c.vocab_size, tile = head_tile_rows;
+  const buffer& w = head_.empty() ? embed_ : head_;
+  const std::size_t tiles = (rows.size() + tile - 1) / tile;
+  // Gather the requested hidden rows into tiles of `tile` rows, zero-padding the last one.
+  tile_in_.resize(tiles * tile * d);
+  tile_out_.resize(tiles * tile * vocab);
+  for (std::size_t j = 0; j < tiles * tile; ++j) {
+    float* dst = tile_in_.data() + j * d;
+    if (j < rows.size()) std::copy_n(hidden + rows[j] * d, d, dst);
+    else std::fill_n(dst, d, 0.0f);
+  }
+  // Chunks of output features outside, tiles inside: a chunk's weights (chunk_features x d) stay in
+  // cache across the tiles, and every product has the fixed shape tile x d x chunk_features, so a
+  // row's logits do not depend on the other rows (nor on the thread count).
+  const auto chunks = static_cast<std::ptrdiff_t>((vocab + chunk_features - 1) / chunk_features);
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (std::ptrdiff_t ch = 0; ch < chunks; ++ch) {
+    const std::size_t o0 = static_cast<std::size_t>(ch) * chunk_features;
+    const std::size_t n = std::min(chunk_features, vocab - o0);
+    const const_map wm(w.data() + o0 * d, static_cast<index>(n), static_cast<index>(d),
+                       Eigen::OuterStride<>(static_cast<index>(d)));
+    for (std::size_t t = 0; t < tiles; ++t) {
+      const const_map xm(tile_in_.data() + t * tile * d, static_cast<index>(tile), static_cast<index>(d),
+                         Eigen::OuterStride<>(static_cast<index>(d)));
+      mut_map ym(tile_out_.data() + t * tile * vocab + o0, static_cast<index>(tile), static_cast<index>(n),
+                 Eigen::OuterStride<>(static_cast<index>(vocab)));
+      ym.noalias() = xm * wm.transpose();
+    }
+  }
+  for (std::size_t j = 0; j < rows.size(); ++j)
+    std::copy_n(tile_out_.data() + j * vocab, vocab, out.data() + rows[j] * vocab);
+}
+
+void model::check_request(std::span<const token_id> tokens, const row_request& request, std::size_t out_size) const {
+  mdlm::detail::require(!tokens.empty(), "tokens.size() = 0: a sequence needs at least one token");
+  mdlm::detail::require(out_size == request.rows.size(), "out.size() = ", out_size, " differs from rows.size() = ",
+                        request.rows.size());
+  for (std::size_t i = 0; i < request.rows.size(); ++i)
+    mdlm::detail::require(request.rows[i] < tokens.size() && (i == 0 || request.rows[i] > request.rows[i - 1]),
+                          "rows[", i, "] = ", request.rows[i], " is not strictly ascending below the length ",
+                          tokens.size());
+  for (token_id b : request.banned)
+    mdlm::detail::require(b >= 0 && static_cast<std::size_t>(b) < config_.vocab_size, "banned token id ", b,
+                          " outside [0, ", config_.vocab_size, ")");
+}
+
+void model::row_choices(std::span<const token_id> tokens, const row_request& request, std::span<row_choice> out) {
+  check_request(tokens, request, out.size());
+  const std::size_t vocab = config_.vocab_size;
+  const float* hidden = body(tokens);
+  row_logits_.resize(tokens.size() * vocab);
+  head_rows(hidden, request.rows, row_logits_);
+  for (std::size_t p : request.rows)
+    for (token_id b : request.banned)
+      row_logits_[p * vocab + static_cast<std::size_t>(b)] = -std::numeric_limits<float>::infinity();
+  row_request plain = request;
+  plain.banned = {};
+  scratch_.reserve(vocab);
+  compute_row_choices(std::span<const float>(row_logits_.data(), tokens.size() * vocab), vocab, plain, out, nullptr,
+                      scratch_);
+}
+
+void model::batch_row_choices(std::span<const token_id> tokens, std::size_t batch, std::span<const row_request> requests,
+                              std::span<row_choice> out) {
+  mdlm::detail::require(batch > 0, "batch = 0 must be positive");
+  mdlm::detail::require(!tokens.empty() && tokens.size() % batch == 0, "tokens.size() = ", tokens.size(),
+                        " must be a positive multiple of batch = ", batch);
+  mdlm::detail::require(requests.size() == batch, "requests.size() = ", requests.size(), " differs from batch = ", batch);
+  std::size_t total = 0;
+  for (const auto& r : requests) total += r.rows.size();
+  mdlm::detail::require(out.size() == total, "out.size() = ", out.size(), " differs from the ", total, " requested rows");
+  const std::size_t length = tokens.size() / batch;
+  std::size_t offset = 0;
+  for (std::size_t b = 0; b < batch; ++b) {
+    row_choices(tokens.subspan(b * length, length), requests[b], out.subspan(offset, requests[b].rows.size()));
+    offset += requests[b].rows.size();
+  }
+}
+
+const float* model::body(std::span<const token_id> tokens) {
   const auto& c = config_;
   const std::size_t length = tokens.size(), d = c.d_model, hd = c.head_dim, half = hd / 2;
   const std::size_t kv = c.n_kv_heads * hd, group = c.n_heads / c.n_kv_heads, vocab = c.vocab_size;
@@ -239,14 +331,11 @@ void model::forward(std::span<const token_id> tokens, std::span<float> out) {
   }
 
   rms_norm(x_.data(), length, d, final_norm_, eps, a_.data(), t);
-  const float* hidden = a_.data();
-  if (c.shift_logits) {
-    // Dream: output row i is the raw row of hidden state i-1; row 0 keeps its own (models.md 3.9).
-    std::copy_n(a_.data(), d, o_.data());
-    std::copy_n(a_.data(), (length - 1) * d, o_.data() + d);
-    hidden = o_.data();
-  }
-  linear(hidden, length, d, d, head_.empty() ? embed_ : head_, nullptr, vocab, out.data(), vocab, false, t);
+  if (!c.shift_logits) return a_.data();
+  // Dream: output row i is the raw row of hidden state i-1; row 0 keeps its own (models.md 3.9).
+  std::copy_n(a_.data(), d, o_.data());
+  std::copy_n(a_.data(), (length - 1) * d, o_.data() + d);
+  return o_.data();
 }
 
 }  // namespace mdlm::cpu

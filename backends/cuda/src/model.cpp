@@ -342,6 +342,45 @@ void model::synchronize() {
 
 void model::run_body(std::span<const token_id> tokens, std::size_t batch) { impl_->run_body(tokens, batch); }
 
+void model::row_choices(std::span<const token_id> tokens, const row_request& request, std::span<row_choice> out) {
+  batch_row_choices(tokens, 1, std::span<const row_request>(&request, 1), out);
+}
+
+void model::batch_row_choices(std::span<const token_id> tokens, std::size_t batch, std::span<const row_request> requests,
+                              std::span<row_choice> out) {
+  mdlm::detail::require(batch >= 1 && !tokens.empty() && tokens.size() % batch == 0, "tokens.size() = ", tokens.size(),
+                        " must be a positive multiple of batch = ", batch);
+  mdlm::detail::require(requests.size() == batch, "requests.size() = ", requests.size(), " differs from batch = ", batch);
+  const std::size_t length = tokens.size() / batch;
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t i = 0; i < requests[b].rows.size(); ++i)
+      mdlm::detail::require(i == 0 || requests[b].rows[i] > requests[b].rows[i - 1], "request ", b, ": rows[", i,
+                            "] = ", requests[b].rows[i], " is not strictly ascending");
+  const bool shared = detail::gather_rows(requests, length, gathered_);
+  mdlm::detail::require(out.size() == gathered_.size(), "out.size() = ", out.size(), " differs from the ",
+                        gathered_.size(), " requested rows");
+  if (!rows_) rows_ = std::make_unique<row_engine>(impl_->stream);
+  impl_->run_body(tokens, batch);
+  // The LM head of the gathered rows only; row j of its output is gathered_[j].
+  head_index_.resize(gathered_.size());
+  for (std::size_t j = 0; j < gathered_.size(); ++j) head_index_[j] = gathered_[j].src;
+  const device_logits l = head_rows(head_index_);
+  for (std::size_t j = 0; j < gathered_.size(); ++j) gathered_[j].src = j;
+  // The head's output buffer is the model's own: the ban kernel may write it.
+  const device_matrix m{const_cast<float*>(l.data), logit_type::f32, l.rows, l.vocab, l.vocab};
+  if (shared) {
+    rows_->choose(m, gathered_, requests[0].choice, requests[0].rng, requests[0].banned, out);
+    return;
+  }
+  std::size_t offset = 0;
+  for (std::size_t b = 0; b < batch; ++b) {
+    const std::size_t n = requests[b].rows.size();
+    rows_->choose(m, std::span<const device_row>(gathered_.data() + offset, n), requests[b].choice, requests[b].rng,
+                  requests[b].banned, out.subspan(offset, n));
+    offset += n;
+  }
+}
+
 device_logits model::head_rows(std::span<const std::size_t> rows) {
   return impl_->enqueue_head(rows.size(), [&](std::size_t j) { return rows[j]; });
 }

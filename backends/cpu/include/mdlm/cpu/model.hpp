@@ -24,6 +24,13 @@
 //! equal to `logits` of each sequence alone. The model sets Eigen's own thread count to 1
 //! (`Eigen::setNbThreads(1)`), a process-wide setting, while it computes.
 //!
+//! Row statistics (row_model.hpp): `row_choices` / `batch_row_choices` run the same body, then the
+//! untied head for the requested rows only, and `compute_row_choices` on them, so decode takes the
+//! same decisions as from `logits` while the head (V x d_model: 126464 x 4096 for LLaDA-8B, the
+//! largest single product of a step) costs rows / L of a full call. The head is evaluated in tiles of
+//! `head_tile_rows` gathered rows (the last tile zero-padded), for full and partial calls alike, so
+//! a row's logits are bitwise the same whichever other rows are requested.
+//!
 //! Memory: 4 bytes per parameter (LLaDA-8B: 32 GB, Dream-7B: 30.5 GB) plus activations of
 //! O(L * (d_model + mlp_hidden) + threads * L^2) floats. A model is not safe to call from several
 //! threads at once (it owns its work buffers).
@@ -37,6 +44,8 @@
 #include "mdlm/concepts.hpp"
 #include "mdlm/cpu/checkpoint.hpp"
 #include "mdlm/cpu/config.hpp"
+#include "mdlm/row_choices.hpp"
+#include "mdlm/row_model.hpp"
 #include "mdlm/types.hpp"
 
 namespace mdlm::cpu {
@@ -96,13 +105,33 @@ class model {
   //! `tokens[b*L, (b+1)*L)`, rows at `out[(b*L + i) * V]`), bitwise equal to `logits` of each.
   void batch_logits(std::span<const token_id> tokens, std::size_t batch, std::span<float> out);
 
+  //! Statistics and chosen tokens of the rows `request.rows` (row_model.hpp): the head is evaluated
+  //! for those rows only; `out[i]` equals what `compute_row_choices` gives on `logits`' rows.
+  //! Preconditions as `logits`, plus rows strictly ascending and < tokens.size(), `out.size() ==
+  //! request.rows.size()`, banned ids in [0, V) (std::invalid_argument naming the value).
+  void row_choices(std::span<const token_id> tokens, const row_request& request, std::span<row_choice> out);
+
+  //! `row_choices` of `batch` sequences of equal length (`requests[b]` for sequence b, `out` the
+  //! concatenation of every request's rows).
+  void batch_row_choices(std::span<const token_id> tokens, std::size_t batch, std::span<const row_request> requests,
+                         std::span<row_choice> out);
+
+  //! Rows per tile of the head (see the file comment).
+  static constexpr std::size_t head_tile_rows = 16;
+
  private:
   using buffer = detail::aligned_floats;
   struct layer_weights {
     buffer attn_norm, wq, bq, wk, bk, wv, bv, wo, ff_norm, w_gate, w_up, w_down;
   };
+  //! The transformer body of one sequence: leaves the final-normed (Dream: shifted) hidden states
+  //! in the returned buffer (L x d_model).
+  const float* body(std::span<const token_id> tokens);
+  //! The head for canvas rows `rows` of `hidden` into `out` (L x V, only those rows written).
+  void head_rows(const float* hidden, std::span<const std::size_t> rows, std::span<float> out);
   void forward(std::span<const token_id> tokens, std::span<float> out);
   void reserve(std::size_t length);
+  void check_request(std::span<const token_id> tokens, const row_request& request, std::size_t out_size) const;
 
   model_config config_;
   int threads_ = 1;
@@ -112,10 +141,16 @@ class model {
   std::size_t capacity_ = 0;
   std::size_t scores_stride_ = 0;  // floats per thread's score buffer, a multiple of 16 (64 bytes)
   buffer x_, a_, q_, k_, v_, o_, gate_, up_, scores_, rope_cos_, rope_sin_;
+  buffer tile_in_, tile_out_;         // head tiles: gathered hidden rows, their logits
+  std::vector<std::size_t> all_rows_; // 0..L-1 (full calls)
+  std::vector<float> row_logits_;     // row_choices: L x V, only the requested rows written
+  mdlm::detail::choice_scratch scratch_;
   std::vector<float> inv_freq_;
 };
 
 static_assert(check_conditional_model<model>());
 static_assert(BatchedConditionalModel<model>);
+static_assert(check_row_statistics_model<model>());
+static_assert(BatchedRowStatisticsModel<model>);
 
 }  // namespace mdlm::cpu

@@ -46,11 +46,14 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "mdlm/concepts.hpp"
 #include "mdlm/cpu/checkpoint.hpp"
 #include "mdlm/cpu/config.hpp"
 #include "mdlm/cuda/device.hpp"
+#include "mdlm/cuda/row_stats.hpp"
+#include "mdlm/row_model.hpp"
 #include "mdlm/types.hpp"
 
 namespace mdlm::cuda {
@@ -140,6 +143,16 @@ class model {
   void logits_rows(std::span<const token_id> tokens, std::size_t batch, std::span<const std::size_t> rows,
                    float* device_out);
 
+  //! Row statistics (mdlm::RowStatisticsModel, row_model.hpp): the body, the LM head of the
+  //! requested rows only, and the device statistics kernels on them (row_stats.hpp); one row_choice
+  //! per row comes back to the host, never the logits. Preconditions as `logits` plus rows strictly
+  //! ascending below tokens.size() (std::invalid_argument naming the value).
+  void row_choices(std::span<const token_id> tokens, const row_request& request, std::span<row_choice> out);
+  //! `row_choices` of `batch` sequences in one forward (`requests[b]` for sequence b; `out` the
+  //! concatenation of the requests' rows).
+  void batch_row_choices(std::span<const token_id> tokens, std::size_t batch, std::span<const row_request> requests,
+                         std::span<row_choice> out);
+
   //! Waits for everything enqueued; throws cuda_error if a kernel failed.
   void synchronize();
   //! The memory plan of this model for (batch, length).
@@ -153,9 +166,14 @@ class model {
   model(const cpu::model_config& config, const model_options& options);
   cpu::model_config config_;
   std::unique_ptr<impl> impl_;
+  std::unique_ptr<row_engine> rows_;
+  std::vector<device_row> gathered_;
+  std::vector<std::size_t> head_index_;
 };
 
 static_assert(check_conditional_model<model>());
 static_assert(BatchedConditionalModel<model>);
+static_assert(check_row_statistics_model<model>());
+static_assert(BatchedRowStatisticsModel<model>);
 
 }  // namespace mdlm::cuda
