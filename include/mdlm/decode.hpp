@@ -242,6 +242,7 @@ class decode_session {
     request_.rng = rng;
     request_.sequence = sequence_;
     request_.path = opt.path;
+    request_.kl = detail::requests_kl<Policy>();
     done_ = masked_total_ == 0;
     if (!done_) enter_block(0);
   }

@@ -21,6 +21,7 @@
 #include "mdlm/policies/klass.hpp"
 #include "mdlm/observer.hpp"
 #include "mdlm/row_model.hpp"
+#include "mdlm/kl_history.hpp"
 #include "mdlm/row_choices.hpp"
 #include "mdlm/decode.hpp"
 #include "mdlm/adapters/banned_tokens.hpp"

@@ -71,6 +71,12 @@ struct row_request {
   //! For models that compute from host rows with `compute_row_choices` (the CPU backend): which
   //! method (`decode_options::path`). Device models may ignore it (their kernels are documented).
   stats_path path = stats_path::kernels;
+  //! Also fill `row_choice::kl` at every requested row: the KL of the row's distribution to the
+  //! one the model returned for the same (sequence, position) at its previous call with `kl` set
+  //! (definition and zero start: kl_history.hpp; KLASS asks for it). The model keeps those previous
+  //! distributions (one canvas's worth per sequence) and forgets them at `step == 0`, the first call
+  //! of a decode. false (the default): `kl` stays NaN and nothing is kept.
+  bool kl = false;
 };
 
 //! Requirement of RowStatisticsModel: `m.row_choices(tokens, request, out)` fills

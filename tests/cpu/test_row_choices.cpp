@@ -124,6 +124,10 @@ TEST_CASE("cpu model: decode takes the same decisions on row statistics as on lo
     both(mdlm::decode_options<mdlm::fixed_count>{
         .policy = {.score = mdlm::score_kind::neg_entropy, .schedule = mdlm::count_schedule::dream_timesteps},
         .choice = {.temperature = t, .top_k = 5}});
+    // KLASS: the KL comes from the model (row_request::kl) on one interface, from the rows on the other.
+    both(mdlm::decode_options<mdlm::klass>{.policy = {.kl_threshold = 0.05, .confidence_threshold = 0.1},
+                                           .choice = {.temperature = t},
+                                           .block_length = 8});
   }
   std::filesystem::remove_all(scratch);
 }

@@ -107,6 +107,15 @@ TEST_CASE("device_logits_model: an engine's device forward decodes like the CPU"
     CHECK(got.interface == mdlm::model_interface::row_choices);
     CHECK(got.tokens == want.tokens);
     CHECK(got.unmask_step == want.unmask_step);
+    // KLASS: KL on the device (kl_store) against the CPU's host KL (equal unless a KL lies within
+    // ~1e-9 of the threshold; the thresholds here are far from the values of this model).
+    mdlm::decode_options<mdlm::klass> kopt{.policy = {.kl_threshold = 0.05, .confidence_threshold = 0.1},
+                                           .choice = {.temperature = t}, .block_length = 8};
+    const auto kwant = mdlm::decode(cpu_model, c, kopt, mdlm::counter_rng{3});
+    const auto kgot = mdlm::decode(dev, c, kopt, mdlm::counter_rng{3});
+    CHECK(kgot.interface == mdlm::model_interface::row_choices);
+    CHECK(kgot.tokens == kwant.tokens);
+    CHECK(kgot.unmask_step == kwant.unmask_step);
   }
   std::filesystem::remove_all(scratch);
 }
@@ -119,8 +128,7 @@ TEST_CASE("CUDA model: row statistics decode equals its logits decode", "[cuda][
   mdlm::cpu::write_tiny_checkpoint(spec, scratch / "m");
   auto m = mdlm::cuda::model::load(scratch / "m");
   const auto c = mdlm::make_canvas(std::vector<mdlm::token_id>{5, 6, 7}, 16, m.mask_token());
-  for (double t : {0.0, 0.9}) {
-    mdlm::decode_options<mdlm::fixed_count> opt{.choice = {.temperature = t}, .block_length = 8, .steps = 16};
+  auto same = [&](auto opt) {
     const auto rows = mdlm::decode(m, c, opt, mdlm::counter_rng{1});
     auto lopt = opt;
     lopt.interface = mdlm::model_interface::logits;
@@ -128,6 +136,11 @@ TEST_CASE("CUDA model: row statistics decode equals its logits decode", "[cuda][
     CHECK(rows.interface == mdlm::model_interface::row_choices);
     CHECK(rows.tokens == logits.tokens);
     CHECK(rows.unmask_step == logits.unmask_step);
+  };
+  for (double t : {0.0, 0.9}) {
+    same(mdlm::decode_options<mdlm::fixed_count>{.choice = {.temperature = t}, .block_length = 8, .steps = 16});
+    same(mdlm::decode_options<mdlm::klass>{.policy = {.kl_threshold = 0.05, .confidence_threshold = 0.1},
+                                           .choice = {.temperature = t}, .block_length = 8});
   }
   std::filesystem::remove_all(scratch);
 }

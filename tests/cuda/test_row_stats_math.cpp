@@ -146,3 +146,33 @@ TEST_CASE("device row statistics (host run): top-k and top-p thresholds as the C
                              mdlm::token_choice{.top_p = 0.3}})
     compare(z, 3, 32000, choice, true);
 }
+
+TEST_CASE("device row statistics (host run): KLASS's KL equals kl_to_previous over successive calls",
+          "[cuda][math][row_stats]") {
+  const std::size_t n = 6, vocab = 32000;
+  std::vector<float> prev_dev(n * vocab, 0.0f), prev_cpu(n * vocab, 0.0f);
+  rows::launch_params p;
+  p.vocab = static_cast<std::int64_t>(vocab);
+  p.ld = static_cast<std::int64_t>(vocab);
+  auto b = std::make_unique<rows::block_scratch>();
+  host_exec ex;
+  for (std::uint64_t call = 0; call < 3; ++call) {
+    const auto z = matrix(n, vocab, 100 + call, 1.0 + 0.5 * static_cast<double>(call));
+    p.logits = z.data();
+    for (std::size_t i = 0; i < n; ++i) {
+      INFO("call " << call << ", row " << i);
+      rows::row_job job{static_cast<std::int64_t>(i), static_cast<std::uint32_t>(i), 0, static_cast<std::uint32_t>(call),
+                        prev_dev.data() + i * vocab};
+      rows::process_row(ex, *b, p, job);
+      const double want = mdlm::kl_to_previous(std::span<const float>(z).subspan(i * vocab, vocab),
+                                               std::span<float>(prev_cpu).subspan(i * vocab, vocab));
+      CHECK(close_log(b->out.kl, want, 1e-6));
+      for (std::size_t v = 0; v < vocab; v += 401) CHECK(close_log(prev_dev[i * vocab + v], prev_cpu[i * vocab + v], 1e-5));
+    }
+  }
+  // Without a buffer the field stays NaN.
+  const auto z = matrix(1, vocab, 7, 1.0);
+  p.logits = z.data();
+  rows::process_row(ex, *b, p, rows::row_job{0, 0, 0, 0});
+  CHECK(std::isnan(b->out.kl));
+}

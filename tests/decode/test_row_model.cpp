@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -44,6 +45,7 @@ struct rows_only_model {
   std::vector<float> buffer;
   mdlm::detail::choice_scratch scratch;
   bool corrupt_token = false;  // return an out-of-vocabulary token (a broken device model)
+  std::map<std::uint32_t, mdlm::kl_history> kl;  // row_request::kl, per sequence
 
   [[nodiscard]] std::size_t vocab_size() const { return inner.vocab; }
   [[nodiscard]] mdlm::token_id mask_token() const { return inner.mask; }
@@ -59,6 +61,11 @@ struct rows_only_model {
     scratch.reserve(inner.vocab);
     mdlm::compute_row_choices(std::span<const float>(buffer), inner.vocab, plain, out, nullptr, scratch);
     if (corrupt_token && !out.empty()) out[0].token = static_cast<mdlm::token_id>(inner.vocab + 3);
+    if (!req.kl) return;
+    mdlm::kl_history& h = kl[req.sequence];
+    if (req.step == 0) h.reset(tokens.size(), inner.vocab);
+    for (std::size_t i = 0; i < req.rows.size(); ++i)
+      out[i].kl = h.update(req.rows[i], std::span<const float>(buffer).subspan(req.rows[i] * inner.vocab, inner.vocab));
   }
 };
 static_assert(mdlm::check_row_statistics_model<rows_only_model>());
@@ -88,7 +95,7 @@ struct batched_rows_model : rows_only_model {
 };
 static_assert(mdlm::BatchedRowStatisticsModel<batched_rows_model>);
 
-constexpr std::size_t families = 12;
+constexpr std::size_t families = 14;
 
 template <class F>
 void with_policy(std::size_t i, F&& f) {
@@ -107,6 +114,8 @@ void with_policy(std::size_t i, F&& f) {
     case 8: return f(mdlm::eb_sampler{.gamma = 0.5});
     case 9: return f(mdlm::fast_dllm_threshold{.tau = 0.5});
     case 10: return f(mdlm::fast_dllm_factor{});
+    case 12: return f(mdlm::klass{});
+    case 13: return f(mdlm::klass{.kl_threshold = 0.3, .confidence_threshold = 0.2, .fallback_steps_per_block = 2});
     default: return f(mdlm::llada_eos_confidence<mdlm::fixed_count>{.policy = {}, .eos = 2, .eot = 3, .greedy = true});
   }
 }
@@ -234,13 +243,18 @@ TEST_CASE("decode_batch on row-statistics models: one batched call per step, the
   }
 }
 
-TEST_CASE("the interface is chosen visibly: KLASS reads logit rows, forced interfaces, bad row models",
+//! A user policy that reads raw logit rows (it does not declare reads_logit_rows = false).
+struct logit_reading_med : mdlm::med {
+  static constexpr bool reads_logit_rows = true;
+};
+
+TEST_CASE("the interface is chosen visibly: a policy reading logit rows, forced interfaces, bad row models",
           "[decode][row_model][errors]") {
   using Catch::Matchers::Contains;
   const auto c = mdlm::make_canvas(std::vector<mdlm::token_id>{0, 1}, 6, 5);
   both_model both{context_model(6)};
-  // KLASS reads the raw rows: automatic falls back to logits and says why.
-  const auto k = mdlm::decode(both, c, mdlm::decode_options<mdlm::klass>{}, mdlm::counter_rng{1});
+  // A policy that reads the raw rows: automatic falls back to logits and says why.
+  const auto k = mdlm::decode(both, c, mdlm::decode_options<logit_reading_med>{}, mdlm::counter_rng{1});
   CHECK(k.interface == mdlm::model_interface::logits);
   CHECK_THAT(k.interface_note, Contains("policy reads logit rows"));
   CHECK(both.requested.empty());
@@ -255,10 +269,10 @@ TEST_CASE("the interface is chosen visibly: KLASS reads logit rows, forced inter
   require_same(f, m);
   // Impossible requests throw before any call, naming the reason.
   rows_only_model rows{context_model(6)};
-  CHECK_THROWS_WITH(mdlm::decode(rows, c, mdlm::decode_options<mdlm::klass>{}, mdlm::counter_rng{1}),
+  CHECK_THROWS_WITH(mdlm::decode(rows, c, mdlm::decode_options<logit_reading_med>{}, mdlm::counter_rng{1}),
                     Contains("provides only row statistics, but the policy reads logit rows"));
   CHECK_THROWS_WITH(
-      mdlm::decode(both, c, mdlm::decode_options<mdlm::klass>{.interface = mdlm::model_interface::row_choices},
+      mdlm::decode(both, c, mdlm::decode_options<logit_reading_med>{.interface = mdlm::model_interface::row_choices},
                    mdlm::counter_rng{1}),
       Contains("model_interface::row_choices: the policy reads logit rows"));
   auto logits_only = context_model(6);

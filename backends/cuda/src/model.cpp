@@ -360,6 +360,8 @@ void model::batch_row_choices(std::span<const token_id> tokens, std::size_t batc
   mdlm::detail::require(out.size() == gathered_.size(), "out.size() = ", out.size(), " differs from the ",
                         gathered_.size(), " requested rows");
   if (!rows_) rows_ = std::make_unique<row_engine>(impl_->stream);
+  if (!kl_) kl_ = std::make_unique<kl_store>();
+  kl_->attach(requests, length, vocab_size(), gathered_, impl_->stream);
   impl_->run_body(tokens, batch);
   // The LM head of the gathered rows only; row j of its output is gathered_[j].
   head_index_.resize(gathered_.size());

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,7 @@ rows::launch_params params_of(const device_matrix& m, const token_choice& choice
 
 row_choice to_choice(const rows::row_out& o) {
   row_choice c;
+  c.kl = o.kl;
   if (o.valid == 0) return c;  // stats.valid false, token no_token, NaN doubles
   c.stats.log_normalizer = o.log_normalizer;
   c.stats.entropy = o.entropy;
@@ -82,7 +84,7 @@ row_choice to_choice(const rows::row_out& o) {
 }
 
 rows::row_job to_job(const device_row& r) {
-  return {static_cast<std::int64_t>(r.src), r.position, r.sequence, r.step};
+  return {static_cast<std::int64_t>(r.src), r.position, r.sequence, r.step, r.previous};
 }
 
 //! A device buffer that grows (never shrinks).
@@ -195,6 +197,41 @@ void emulate_rows(const device_matrix& m, std::span<const device_row> rows, cons
   }
 }
 
+struct kl_store::impl {
+  struct canvas {
+    device_buffer buffer;
+    std::size_t length = 0, vocab = 0;
+  };
+  std::map<std::uint32_t, canvas> canvases;
+};
+
+kl_store::kl_store() : impl_(std::make_unique<impl>()) {}
+kl_store::~kl_store() = default;
+kl_store::kl_store(kl_store&&) noexcept = default;
+kl_store& kl_store::operator=(kl_store&&) noexcept = default;
+
+void kl_store::attach(std::span<const row_request> requests, std::size_t length, std::size_t vocab,
+                      std::span<device_row> rows, void* stream) {
+  std::size_t offset = 0;
+  for (const row_request& r : requests) {
+    const std::size_t n = r.rows.size();
+    if (r.kl) {
+      auto& c = impl_->canvases[r.sequence];
+      const std::size_t bytes = length * vocab * sizeof(float);
+      if (r.step == 0 || c.length != length || c.vocab != vocab) {
+        c.buffer.reserve(bytes, "KLASS's previous distributions");
+        detail::check_cuda(cudaMemsetAsync(c.buffer.p, 0, bytes, static_cast<cudaStream_t>(stream)),
+                           "reset of KLASS's previous distributions");
+        c.length = length;
+        c.vocab = vocab;
+      }
+      auto* base = static_cast<float*>(c.buffer.p);
+      for (std::size_t j = 0; j < n; ++j) rows[offset + j].previous = base + r.rows[j] * vocab;
+    }
+    offset += n;
+  }
+}
+
 namespace detail {
 bool gather_rows(std::span<const row_request> requests, std::size_t length, std::vector<device_row>& rows) {
   rows.clear();
@@ -215,6 +252,7 @@ bool gather_rows(std::span<const row_request> requests, std::size_t length, std:
 struct device_logits_model::buffers {
   device_buffer logits;
   row_engine engine;
+  kl_store kl;
   std::vector<device_row> rows;
   explicit buffers(void* stream) : engine(stream) {}
 };
@@ -244,7 +282,9 @@ void device_logits_model::batch_row_choices(std::span<const token_id> tokens, st
   b.logits.reserve(tokens.size() * vocab_ * elem, "the device logits");
   forward_(tokens, batch, b.logits.p, b.engine.stream());
   const device_matrix m{b.logits.p, type_, tokens.size(), vocab_, vocab_};
-  if (detail::gather_rows(requests, length, b.rows)) {
+  const bool shared = detail::gather_rows(requests, length, b.rows);
+  b.kl.attach(requests, length, vocab_, b.rows, b.engine.stream());
+  if (shared) {
     b.engine.choose(m, b.rows, requests[0].choice, requests[0].rng, requests[0].banned, out);
     return;
   }

@@ -15,7 +15,8 @@
 //      key of its kept entries, tempered(z) - log(-log U_v) with U_v the counter_rng uniform of entry
 //      v (ties to the lower id);
 //   3. the lanes merge in a fixed tree (128, 64, ..., 1), thread 0 finishes the statistics; the keys
-//      reduce in a fixed tree to the sampled token (ties to the lower id).
+//      reduce in a fixed tree to the sampled token (ties to the lower id);
+//   4. (KLASS, row_job::previous set) the KL to the previous distribution: a second read of the row.
 //      Tokens therefore equal the CPU's definition (kernels/detail/row_common.hpp `scalar_gumbel`,
 //      token_choice.hpp `gumbel_argmax`) unless two exact double keys agree to within the few ulp by
 //      which the device's log differs from the host's.
@@ -43,6 +44,9 @@ struct row_job {
   std::uint32_t position = 0;    //!< canvas position (keys the random numbers)
   std::uint32_t sequence = 0;    //!< canvas key
   std::uint32_t step = 0;        //!< step key
+  //! p_{t-1} of the row (V floats, device memory on the device) for KLASS's KL, overwritten with
+  //! p_t; nullptr: no KL (mdlm/kl_history.hpp defines both).
+  float* previous = nullptr;
 };
 
 //! The parameters shared by the rows of one launch.
@@ -258,6 +262,28 @@ MDLM_HD void process_row(Exec& ex, block_scratch& b, const launch_params& p, con
   ex.for_threads([&](int tid) {
     if (tid == 0) b.out = finish_row(b.lanes[0], p.inv_t, tempered_fields, tau);
   });
+  if (job.previous != nullptr) {
+    // KL_t = sum_v p log((p + 1e-12) / (q + 1e-12)) against the kept q = p_{t-1}, then q := p_t, as
+    // kl_to_previous (kl_history.hpp) with the row's log-normaliser from this pass; a second read
+    // of the row (p needs log Z, known only now), in a fixed reduction order.
+    const bool ok = b.out.valid != 0;
+    const double lz = b.out.log_normalizer;
+    ex.for_threads([&](int tid) {
+      double acc = 0.0;
+      for (std::int64_t v = tid; v < p.vocab; v += threads) {
+        const double pv = ok ? exp(static_cast<double>(load(p, src, v)) - lz) : 0.0;
+        acc += pv * log((pv + 1e-12) / (static_cast<double>(job.previous[v]) + 1e-12));
+        job.previous[v] = static_cast<float>(pv);
+      }
+      b.dsum[tid] = acc;
+      b.count[tid] = 0;
+    });
+    reduce_sums(ex, b);
+    const double kl = b.dsum[0];
+    ex.for_threads([&](int tid) {
+      if (tid == 0) b.out.kl = kl;
+    });
+  }
   if (!b.out.valid || !sampled) return;
   const int token = b.index[0];
   ex.for_threads([&](int tid) {

@@ -192,6 +192,7 @@ struct row_out {
   double log_normalizer, entropy, top1_logprob, top2_logprob;
   double prob, tempered_prob, tempered_entropy, tempered_margin;
   double tempered_log_normalizer;  //!< log sum of exp(z / T) over kept entries (internal)
+  double kl;                       //!< KL to the previous distribution (row_job::previous), else NaN
   int top1, top2, token, valid;
 };
 
@@ -202,6 +203,7 @@ struct row_out {
 MDLM_HD row_out finish_row(const lane_stats& s, double inv_t, bool tempered_fields, float tau) {
   row_out o{};
   o.top1 = o.top2 = o.token = -1;
+  o.kl = NAN;
   if (s.bad || s.m == math::neg_inf()) return o;  // invalid: NaN, +inf or every entry -inf
   const double m = s.m;
   const double log_s = log(static_cast<double>(s.c)) + log1p(static_cast<double>(s.rest) / s.c);

@@ -14,4 +14,12 @@ template <class T>
   else return true;
 }
 
+//! Whether a policy asks row-statistics models for `row_choice::kl` (row_model.hpp,
+//! `row_request::kl`): true when the type declares `static constexpr bool requests_kl = true`.
+template <class T>
+[[nodiscard]] consteval bool requests_kl() {
+  if constexpr (requires { T::requests_kl; }) return static_cast<bool>(T::requests_kl);
+  else return false;
+}
+
 }  // namespace mdlm::detail

@@ -5,12 +5,16 @@
 //! src/model/llada_klass.py and dream_klass.py). The stateful policy of mdlm: it remembers each
 //! position's previous distribution and a rolling history of KL divergences.
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstddef>
 #include <span>
 #include <vector>
 
 #include "mdlm/detail/errors.hpp"
+#include "mdlm/kl_history.hpp"
+#include "mdlm/observer.hpp"
 #include "mdlm/policy.hpp"
 #include "mdlm/schedules/llada.hpp"
 
@@ -25,14 +29,23 @@ namespace mdlm {
 //! per-block schedule count with `fallback_steps_per_block` steps (> 0), or one token (0, Dream).
 //! The history is kept for every masked position of the generation region (shared across blocks).
 //! Defaults: the LLaDA GSM8K script (tau_c 0.6, kappa 0.015, h 2).
+//! Model interfaces: KLASS needs the KL at every masked position of the canvas each step. It
+//! declares those rows (`add_rows`) and asks row-statistics models for `row_choice::kl`
+//! (`requests_kl`), so on that interface the model computes KL_t where the logits are (the CPU
+//! backend by the same `kl_to_previous` as here); on the logits interface the policy computes it
+//! from the rows. Both give the same KL bit for bit on the CPU, hence the same decisions.
 struct klass {
+  static constexpr bool reads_logit_rows = false;
+  static constexpr bool requests_kl = true;
+
   double kl_threshold = 0.015;          //!< kappa > 0; +inf = every position is stable
   double confidence_threshold = 0.6;    //!< tau_c in [0, 1]
   std::size_t history = 2;              //!< h >= 1
   bool strict_confidence = true;        //!< true: p > tau_c (LLaDA); false: p >= tau_c (Dream)
   std::size_t fallback_steps_per_block = 0;  //!< 0: fallback unmasks one token
 
-  //! Per-canvas state: previous distributions (L x V, float) and the KL history ring (L x h).
+  //! Per-canvas state: previous distributions (L x V, float; allocated at the first step on the
+  //! logits interface, unused on the row-statistics one) and the KL history ring (L x h).
   struct state_type {
     std::size_t vocab = 0;
     std::vector<float> previous;        // p_{t-1} per position
@@ -52,24 +65,32 @@ struct klass {
   [[nodiscard]] state_type make_state(const decode_setup& setup) const {
     state_type st;
     st.vocab = setup.vocab;
-    st.previous.assign(setup.length * setup.vocab, 0.0f);
     st.kl.assign(setup.length * history, 0.0);
     st.count.assign(setup.length, 0);
     return st;
   }
 
-  //! Updates the KL history of position `pos` from its logit row; returns nothing.
-  void observe(state_type& st, std::size_t pos, std::span<const float> row) const noexcept {
-    const logit_stats s = compute_logit_stats(row);
-    float* prev = st.previous.data() + pos * st.vocab;
-    double kl = 0.0;
-    for (std::size_t v = 0; v < st.vocab; ++v) {
-      const double p = s.valid ? std::exp(static_cast<double>(row[v]) - s.log_normalizer) : 0.0;
-      kl += p * std::log((p + 1e-12) / (static_cast<double>(prev[v]) + 1e-12));
-      prev[v] = static_cast<float>(p);
-    }
+  //! Every masked position of the canvas: KLASS records their KL at every step.
+  void add_rows(const row_query& q, std::vector<std::size_t>& rows) const {
+    for (std::size_t p = 0; p < q.tokens.size(); ++p)
+      if (q.tokens[p] == q.mask) rows.push_back(p);
+  }
+  //! Appends one KL value to the history of position `pos`.
+  void record(state_type& st, std::size_t pos, double kl) const noexcept {
     st.kl[pos * history + st.count[pos] % history] = kl;
     ++st.count[pos];
+  }
+  //! The KL of position `pos` at this step: from its logit row (logits interface) or from the
+  //! model's `row_choice::kl` (row-statistics interface; NaN, so never stable, if it is missing).
+  [[nodiscard]] double step_kl(const step_context& ctx, state_type& st, std::size_t pos) const {
+    if (!ctx.logits.empty()) {
+      if (st.previous.empty()) st.previous.assign(ctx.tokens.size() * st.vocab, 0.0f);
+      return kl_to_previous(ctx.logits.subspan(pos * ctx.vocab, ctx.vocab),
+                            std::span<float>(st.previous.data() + pos * st.vocab, st.vocab));
+    }
+    const auto it = std::lower_bound(ctx.row_positions.begin(), ctx.row_positions.end(), pos);
+    if (it == ctx.row_positions.end() || *it != pos) return std::numeric_limits<double>::quiet_NaN();
+    return ctx.row_stats[static_cast<std::size_t>(it - ctx.row_positions.begin())].kl;
   }
 
   [[nodiscard]] bool stable(const state_type& st, std::size_t pos) const noexcept {
@@ -82,7 +103,7 @@ struct klass {
   void select(const step_context& ctx, std::span<const position_info> cand, state_type& st, selection& out) const {
     // Record this step's KL for every masked position of the canvas (history shared across blocks).
     for (std::size_t pos = 0; pos < ctx.tokens.size(); ++pos)
-      if (ctx.tokens[pos] == ctx.mask) observe(st, pos, ctx.logits.subspan(pos * ctx.vocab, ctx.vocab));
+      if (ctx.tokens[pos] == ctx.mask) record(st, pos, step_kl(ctx, st, pos));
     if (cand.empty()) return;
     const bool warm = ctx.step_in_block + 1 >= history;
     for (std::size_t i = 0; i < cand.size(); ++i) {

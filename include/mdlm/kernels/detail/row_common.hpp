@@ -31,6 +31,9 @@ struct row_choice {
   double tempered_prob = std::numeric_limits<double>::quiet_NaN();    //!< softmax(z/T)[x0]: Dream maskgit_plus
   double tempered_entropy = std::numeric_limits<double>::quiet_NaN(); //!< H(softmax(z/T)) in nats
   double tempered_margin = std::numeric_limits<double>::quiet_NaN();  //!< p_(1) - p_(2) of softmax(z/T)
+  //! KL(p_t || p_{t-1}) of the position (kl_history.hpp) when the request asked for it
+  //! (`row_request::kl`); NaN otherwise.
+  double kl = std::numeric_limits<double>::quiet_NaN();
 };
 
 namespace detail {

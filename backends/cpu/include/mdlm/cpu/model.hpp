@@ -36,12 +36,15 @@
 //! threads at once (it owns its work buffers).
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <new>
 #include <span>
 #include <vector>
 
 #include "mdlm/concepts.hpp"
+#include "mdlm/kl_history.hpp"
 #include "mdlm/cpu/checkpoint.hpp"
 #include "mdlm/cpu/config.hpp"
 #include "mdlm/row_choices.hpp"
@@ -109,6 +112,8 @@ class model {
   //! for those rows only; `out[i]` equals what `compute_row_choices` gives on `logits`' rows.
   //! Preconditions as `logits`, plus rows strictly ascending and < tokens.size(), `out.size() ==
   //! request.rows.size()`, banned ids in [0, V) (std::invalid_argument naming the value).
+  //! With `request.kl`, `out[i].kl` is `kl_to_previous` of the row against this model's previous
+  //! distribution of (request.sequence, position), forgotten at request.step == 0 (kl_history.hpp).
   void row_choices(std::span<const token_id> tokens, const row_request& request, std::span<row_choice> out);
 
   //! `row_choices` of `batch` sequences of equal length (`requests[b]` for sequence b, `out` the
@@ -146,6 +151,7 @@ class model {
   std::vector<float> row_logits_;     // row_choices: L x V, only the requested rows written
   mdlm::detail::choice_scratch scratch_;
   std::vector<float> inv_freq_;
+  std::map<std::uint32_t, kl_history> kl_;  // row_request::kl: previous distributions per sequence
 };
 
 static_assert(check_conditional_model<model>());

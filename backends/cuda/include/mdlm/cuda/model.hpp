@@ -167,6 +167,7 @@ class model {
   cpu::model_config config_;
   std::unique_ptr<impl> impl_;
   std::unique_ptr<row_engine> rows_;
+  std::unique_ptr<kl_store> kl_;       // row_request::kl: KLASS's previous distributions on the device
   std::vector<device_row> gathered_;
   std::vector<std::size_t> head_index_;
 };

@@ -61,6 +61,30 @@ struct device_row {
   std::uint32_t position = 0;   //!< canvas position
   std::uint32_t sequence = 0;   //!< canvas key
   std::uint32_t step = 0;       //!< step key
+  //! KLASS's KL (row_request::kl): a device buffer of V floats holding the row's previous
+  //! distribution p_{t-1}; the kernel fills row_choice::kl (mdlm/kl_history.hpp) and overwrites
+  //! the buffer with p_t. nullptr (default): no KL, row_choice::kl stays NaN.
+  float* previous = nullptr;
+};
+
+//! Device copies of KLASS's previous distributions, one canvas (L x V floats) per sequence key:
+//! what a device model keeps to serve `row_request::kl`. Zeroed at a request's step 0 (a decode's
+//! first call) or when L or V change; grows, never shrinks.
+class kl_store {
+ public:
+  kl_store();
+  ~kl_store();
+  kl_store(kl_store&&) noexcept;
+  kl_store& operator=(kl_store&&) noexcept;
+  //! Points `rows[j].previous` at the buffer of its (sequence, position) for every request with
+  //! `kl` set (rows as detail::gather_rows lays them out: request by request, in order), enqueueing
+  //! the resets on `stream`. @throws cuda_error when a buffer cannot be allocated.
+  void attach(std::span<const row_request> requests, std::size_t length, std::size_t vocab,
+              std::span<device_row> rows, void* stream);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
 };
 
 //! The largest row width the device kernels accept.
@@ -103,8 +127,9 @@ void emulate_rows(const device_matrix& m, std::span<const device_row> rows, cons
 //! the device buffer `device_out` (row-major, `type` elements, enqueued on `stream`, a cudaStream_t);
 //! each step then computes only the rows it needs, on the device, and copies back one row_choice
 //! per row, not the logits. Satisfies mdlm::BatchedRowStatisticsModel; mdlm::decode with MED, EB,
-//! Fast-dLLM, the LLaDA / Dream schedules and early exit runs on it unchanged. (KLASS and
-//! observers that read raw rows need logits on the host and are refused with a message.)
+//! Fast-dLLM, the LLaDA / Dream schedules, KLASS (its KL computed on the device, `kl_store`) and
+//! early exit runs on it unchanged. (Observers that read raw rows need logits on the host and are
+//! refused with a message.)
 class device_logits_model {
  public:
   using forward_fn = std::function<void(std::span<const token_id> tokens, std::size_t batch, void* device_out, void* stream)>;
@@ -136,6 +161,7 @@ class device_logits_model {
   struct buffers;
   std::unique_ptr<buffers> buf_;
 };
+
 
 static_assert(check_row_statistics_model<device_logits_model>());
 static_assert(BatchedRowStatisticsModel<device_logits_model>);
