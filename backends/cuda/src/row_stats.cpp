@@ -87,39 +87,31 @@ rows::row_job to_job(const device_row& r) {
   return {static_cast<std::int64_t>(r.src), r.position, r.sequence, r.step, r.previous};
 }
 
-//! A device buffer that grows (never shrinks).
-struct device_buffer {
+//! A buffer that grows (never shrinks): device memory, or pinned host memory when `pinned`.
+template <bool pinned>
+struct growing_buffer {
   void* p = nullptr;
   std::size_t bytes = 0;
   void reserve(std::size_t n, const char* what) {
     if (n <= bytes) return;
-    if (p != nullptr) cudaFree(p);
-    p = nullptr;
-    bytes = 0;
-    detail::check_cuda(cudaMalloc(&p, n), [&] { return std::string("cudaMalloc of ") + std::to_string(n) + " bytes for " + what; });
+    release();
+    const char* call = pinned ? "cudaMallocHost of " : "cudaMalloc of ";
+    detail::check_cuda(pinned ? cudaMallocHost(&p, n) : cudaMalloc(&p, n),
+                       [&] { return std::string(call) + std::to_string(n) + " bytes for " + what; });
     bytes = n;
   }
-  ~device_buffer() {
-    if (p != nullptr) cudaFree(p);
-  }
-};
-
-//! A pinned host buffer that grows.
-struct pinned_buffer {
-  void* p = nullptr;
-  std::size_t bytes = 0;
-  void reserve(std::size_t n, const char* what) {
-    if (n <= bytes) return;
-    if (p != nullptr) cudaFreeHost(p);
+  void release() noexcept {
+    if (p != nullptr) {
+      if constexpr (pinned) cudaFreeHost(p);
+      else cudaFree(p);
+    }
     p = nullptr;
     bytes = 0;
-    detail::check_cuda(cudaMallocHost(&p, n), [&] { return std::string("cudaMallocHost of ") + std::to_string(n) + " bytes for " + what; });
-    bytes = n;
   }
-  ~pinned_buffer() {
-    if (p != nullptr) cudaFreeHost(p);
-  }
+  ~growing_buffer() { release(); }
 };
+using device_buffer = growing_buffer<false>;
+using pinned_buffer = growing_buffer<true>;
 
 //! The host executor of rows::process_row: one thread after another, then the next step.
 struct host_exec {
