@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Builds the libFuzzer target of the safetensors header parser with clang (+ ASan/UBSan) in
 # build/fuzz and runs it for ${MDLM_FUZZ_SECONDS:-30} seconds from the seed corpus in
-# backends/cpu/fuzz/corpus. Usage: scripts/fuzz.sh [seconds]
+# backends/checkpoint/fuzz/corpus. Usage: scripts/fuzz.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-${MDLM_FUZZ_SECONDS:-30}}
@@ -22,6 +22,6 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_CO
 cmake --build "$build" --target fuzz_safetensors_header
 corpus="$build/fuzz_corpus"
 mkdir -p "$corpus"
-cp backends/cpu/fuzz/corpus/* "$corpus/"
-"$build/backends/cpu/fuzz_safetensors_header" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
+cp backends/checkpoint/fuzz/corpus/* "$corpus/"
+"$build/backends/checkpoint/fuzz_safetensors_header" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
   "$corpus" 2>&1 | tail -n 15

@@ -37,7 +37,7 @@
 #include "forward.hpp"
 #include "kernels.hpp"
 #include "lt_gemm.hpp"
-#include "mdlm/cpu/config.hpp"
+#include "mdlm/checkpoint/config.hpp"
 #include "mdlm/cuda/device.hpp"
 #include "mdlm/cuda/model.hpp"
 #include "mdlm/decode.hpp"
@@ -53,17 +53,17 @@ std::filesystem::path configs_dir() {
   return env != nullptr && *env != '\0' ? std::filesystem::path(env) : std::filesystem::path(MDLM_SHARED_MODELS_DIR);
 }
 
-const mdlm::cpu::model_config& config_of(const std::string& name) {
-  static std::map<std::string, mdlm::cpu::model_config> cache;
+const mdlm::hf::model_config& config_of(const std::string& name) {
+  static std::map<std::string, mdlm::hf::model_config> cache;
   auto it = cache.find(name);
   if (it == cache.end()) {
     const std::string folder = name == "llada-8b" ? "llada-8b-instruct" : "dream-v0-instruct-7b";
-    it = cache.emplace(name, mdlm::cpu::read_model_config(configs_dir() / folder)).first;
+    it = cache.emplace(name, mdlm::hf::read_model_config(configs_dir() / folder)).first;
   }
   return it->second;
 }
 
-double forward_flops(const mdlm::cpu::model_config& c, std::size_t batch, std::size_t length, std::size_t head_rows) {
+double forward_flops(const mdlm::hf::model_config& c, std::size_t batch, std::size_t length, std::size_t head_rows) {
   const double d = static_cast<double>(c.d_model), kv = static_cast<double>(c.n_kv_heads * c.head_dim),
                mlp = static_cast<double>(c.mlp_hidden), layers = static_cast<double>(c.n_layers);
   const double rows = static_cast<double>(batch * length), l = static_cast<double>(length);
@@ -147,7 +147,7 @@ void BM_gemm_peak(benchmark::State& state) {
   state.counters["TFLOP/s(peak, best of 10)"] = measured_peak();
 }
 
-std::vector<mdlm::token_id> random_tokens(const mdlm::cpu::model_config& c, std::size_t n) {
+std::vector<mdlm::token_id> random_tokens(const mdlm::hf::model_config& c, std::size_t n) {
   std::mt19937 rng(5);
   std::uniform_int_distribution<int> tok(0, static_cast<int>(c.vocab_size) - 1);
   std::bernoulli_distribution masked(0.5);

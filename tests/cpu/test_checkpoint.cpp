@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // config.json parsing, checkpoint directories (single file and sharded) validated against the
 // config, and the metadata of the real LLaDA-8B-Instruct / Dream-v0-Instruct-7B checkpoints.
-#include "mdlm/cpu/checkpoint.hpp"
+#include "mdlm/cpu/checkpoint_names.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstdlib>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The safetensors reader and writer: dtype conversions, header validation (every error names the
 // file and tensor), memory-mapped reads, round trips.
-#include "mdlm/cpu/safetensors.hpp"
+#include "mdlm/cpu/checkpoint_names.hpp"
 
 #include <bit>
 #include <catch2/catch.hpp>

@@ -13,7 +13,7 @@
 
 #include "forward.hpp"
 #include "kernel_math.hpp"
-#include "mdlm/cpu/checkpoint.hpp"
+#include "mdlm/checkpoint/checkpoint.hpp"
 #include "mdlm/types.hpp"
 
 namespace mdlm::test {
@@ -116,7 +116,7 @@ class host_arena {
 //! The CUDA model's forward emulated on the host for one checkpoint.
 class emulated_model {
  public:
-  explicit emulated_model(const cpu::checkpoint& ckpt)
+  explicit emulated_model(const hf::checkpoint& ckpt)
       : cfg_(ckpt.config()), m_(cd::dims::of(cfg_)), wl_(cd::weight_layout::of(m_)), weights_(wl_.bytes) {
     cd::read_weights(ckpt, wl_, [&](std::size_t offset, const std::vector<std::uint16_t>& v, const std::string&) {
       std::memcpy(weights_.data() + offset, v.data(), v.size() * 2);
@@ -124,7 +124,7 @@ class emulated_model {
     w_ = cd::weight_ptrs::at(wl_, weights_.data());
   }
 
-  [[nodiscard]] const cpu::model_config& config() const noexcept { return cfg_; }
+  [[nodiscard]] const hf::model_config& config() const noexcept { return cfg_; }
 
   //! Logits of `rows` (flat b * L + i) of `batch` sequences, rows.size() x V, the way
   //! model::logits_rows computes them.
@@ -162,7 +162,7 @@ class emulated_model {
   [[nodiscard]] std::size_t gemm_calls() const noexcept { return ex_.gemm_calls; }
 
  private:
-  cpu::model_config cfg_;
+  hf::model_config cfg_;
   cd::dims m_;
   cd::weight_layout wl_;
   host_arena weights_;

@@ -17,7 +17,7 @@
 #include "cuda/support.hpp"
 #include "mdlm/cpu/make_checkpoint.hpp"
 #include "mdlm/cpu/model.hpp"
-#include "mdlm/cpu/safetensors.hpp"
+#include "mdlm/checkpoint/safetensors.hpp"
 #if MDLM_TEST_HAVE_CUDA
 #include "mdlm/cuda/model.hpp"
 #endif
@@ -52,9 +52,9 @@ TEST_CASE("bf16 conversions are bit-identical to the CPU backend's", "[cuda_math
   for (std::uint32_t u : patterns) {
     const float x = cm::as_float(u);
     INFO("bits " << u);
-    REQUIRE(cm::f32_to_bf16(x) == mdlm::cpu::f32_to_bf16(x));
+    REQUIRE(cm::f32_to_bf16(x) == mdlm::hf::f32_to_bf16(x));
     const auto b = static_cast<std::uint16_t>(u >> 16);
-    const float back = cm::bf16_to_f32(b), cpu_back = mdlm::cpu::bf16_to_f32(b);
+    const float back = cm::bf16_to_f32(b), cpu_back = mdlm::hf::bf16_to_f32(b);
     REQUIRE(cm::as_bits(back) == cm::as_bits(cpu_back));
   }
 }
@@ -299,13 +299,13 @@ TEST_CASE("uniform_pm1 (random benchmark weights) is uniform on [-1, 1)", "[cuda
 
 #if MDLM_TEST_HAVE_CUDA
 TEST_CASE("memory plan: 2 bytes per parameter of weights, activations of the stated layouts", "[cuda_math]") {
-  for (auto arch : {mdlm::cpu::architecture::llada, mdlm::cpu::architecture::dream}) {
+  for (auto arch : {mdlm::hf::architecture::llada, mdlm::hf::architecture::dream}) {
     mdlm::cpu::tiny_checkpoint_spec spec;
     spec.arch = arch;
     spec.kv_heads = 2;
     const auto cfg = mdlm::cpu::parse_model_config(mdlm::cpu::tiny_config_json(spec), "tiny");
     const auto p = mdlm::cuda::plan_memory(cfg, 2, 17);
-    const std::size_t tensors = mdlm::cpu::expected_tensors(cfg).size();
+    const std::size_t tensors = mdlm::hf::expected_tensors(cfg).size();
     CHECK(p.weights >= 2 * cfg.parameter_count());
     CHECK(p.weights <= 2 * cfg.parameter_count() + 256 * tensors);
     CHECK(p.logits == 128 * cfg.vocab_size * 4);  // 34 rows round up to one chunk of 128
@@ -327,11 +327,11 @@ TEST_CASE("the CUDA data flow on the host matches the CPU backend within bf16 to
   // and independent rounding errors add like a random walk (sqrt(12) * 0.2 % = 0.7 % RMS). A layout or
   // index bug gives errors of the order of the logits themselves.
   const std::vector<mdlm::test::tiny_shape> cases{
-      {mdlm::cpu::architecture::llada, 4, 4, 64, 96, 2},  // LLaDA-tiny (models.md section 6)
-      {mdlm::cpu::architecture::llada, 4, 2, 64, 96, 2},  // LLaDA with GQA
-      {mdlm::cpu::architecture::dream, 4, 2, 64, 96, 2},  // Dream-tiny: GQA + q/k/v biases + logit shift
-      {mdlm::cpu::architecture::dream, 8, 1, 64, 80, 1},  // Dream, one KV head (MQA), head_dim 8
-      {mdlm::cpu::architecture::dream, 4, 4, 32, 48, 3},  // Dream without GQA, 3 layers
+      {mdlm::hf::architecture::llada, 4, 4, 64, 96, 2},  // LLaDA-tiny (models.md section 6)
+      {mdlm::hf::architecture::llada, 4, 2, 64, 96, 2},  // LLaDA with GQA
+      {mdlm::hf::architecture::dream, 4, 2, 64, 96, 2},  // Dream-tiny: GQA + q/k/v biases + logit shift
+      {mdlm::hf::architecture::dream, 8, 1, 64, 80, 1},  // Dream, one KV head (MQA), head_dim 8
+      {mdlm::hf::architecture::dream, 4, 4, 32, 48, 3},  // Dream without GQA, 3 layers
   };
   const std::size_t lengths[] = {13, 9, 11, 7, 5};
   std::mt19937 rng(2026);
@@ -341,11 +341,11 @@ TEST_CASE("the CUDA data flow on the host matches the CPU backend within bf16 to
     const auto spec = fc.spec(100 + idx);
     const auto dir = mdlm::test::scratch_dir("cuda-forward-" + std::to_string(idx++));
     mdlm::cpu::write_tiny_checkpoint(spec, dir);
-    const auto ckpt = mdlm::cpu::checkpoint::open(dir);
+    const auto ckpt = mdlm::hf::checkpoint::open(dir);
     mdlm::cpu::model cpu_model(ckpt, {.threads = 1});
     mdlm::test::emulated_model emu(ckpt);
     const std::size_t vocab = cpu_model.vocab_size(), batch = 2;
-    INFO("arch " << mdlm::cpu::architecture_name(fc.arch) << ", heads " << fc.heads << "/" << fc.kv_heads << ", d "
+    INFO("arch " << mdlm::hf::architecture_name(fc.arch) << ", heads " << fc.heads << "/" << fc.kv_heads << ", d "
                  << fc.d_model << ", layers " << fc.layers << ", length " << length);
     const auto tokens = mdlm::test::random_canvas(batch * length, vocab, cpu_model.mask_token(), rng);
     std::vector<float> ref(tokens.size() * vocab);

@@ -46,7 +46,7 @@
 #include "commands.hpp"
 #include "device_model.hpp"
 #include "mdlm/canvas.hpp"
-#include "mdlm/cpu/config.hpp"
+#include "mdlm/cpu/checkpoint_names.hpp"
 #include "mdlm/cpu/model.hpp"
 #include "mdlm/decode.hpp"
 #include "mdlm/detail/errors.hpp"

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "commands.hpp"
-#include "mdlm/cpu/checkpoint.hpp"
+#include "mdlm/cpu/checkpoint_names.hpp"
 
 namespace mdlm::tool {
 

@@ -13,7 +13,7 @@
 #include <variant>
 
 #include "mdlm/concepts.hpp"
-#include "mdlm/cpu/config.hpp"
+#include "mdlm/cpu/checkpoint_names.hpp"
 #include "mdlm/cpu/model.hpp"
 #include "mdlm/detail/errors.hpp"
 #if MDLM_TOOL_HAVE_CUDA

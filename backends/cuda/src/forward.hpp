@@ -29,8 +29,8 @@
 #include <vector>
 
 #include "kernel_math.hpp"
-#include "mdlm/cpu/checkpoint.hpp"
-#include "mdlm/cpu/config.hpp"
+#include "mdlm/checkpoint/checkpoint.hpp"
+#include "mdlm/checkpoint/config.hpp"
 
 namespace mdlm::cuda::detail {
 
@@ -58,7 +58,7 @@ struct dims {
   [[nodiscard]] std::int64_t qkv_width() const { return d + 2 * kv(); }
   [[nodiscard]] std::int64_t group() const { return heads / kv_heads; }
 
-  static dims of(const cpu::model_config& c) {
+  static dims of(const hf::model_config& c) {
     dims m;
     m.vocab = static_cast<std::int64_t>(c.vocab_size);
     m.d = static_cast<std::int64_t>(c.d_model);
@@ -70,7 +70,7 @@ struct dims {
     m.eps = static_cast<float>(c.rms_norm_eps);
     m.qkv_bias = c.qkv_bias;
     m.shift_logits = c.shift_logits;
-    m.rope_in_bf16 = c.arch == cpu::architecture::dream;
+    m.rope_in_bf16 = c.arch == hf::architecture::dream;
     m.tied = c.tied_embeddings;
     return m;
   }
@@ -119,15 +119,15 @@ struct tensor_destination {
   std::size_t offset = 0, element = 0;
 };
 
-//! The destination of every tensor of cpu::expected_tensors(c), in that order (embedding; per layer
+//! The destination of every tensor of hf::expected_tensors(c), in that order (embedding; per layer
 //! LLaDA attn_norm, q, k, v, attn_out, ff_norm, ff_proj (gate), up_proj, ff_out (down), Dream the same
 //! with the q / k / v biases after their weights; final norm; LM head unless tied).
-inline std::vector<tensor_destination> weight_destinations(const cpu::model_config& c, const weight_layout& wl) {
+inline std::vector<tensor_destination> weight_destinations(const hf::model_config& c, const weight_layout& wl) {
   const auto d = c.d_model, kv = c.n_kv_heads * c.head_dim, mlp = c.mlp_hidden;
   using td = tensor_destination;
   std::vector<td> out{{wl.embed, 0}};
   for (const auto& l : wl.layers) {
-    if (c.arch == cpu::architecture::llada) {
+    if (c.arch == hf::architecture::llada) {
       for (td x : {td{l.attn_norm, 0}, td{l.wqkv, 0}, td{l.wqkv, d * d}, td{l.wqkv, d * d + kv * d}, td{l.wo, 0},
                    td{l.ff_norm, 0}, td{l.wgu, 0}, td{l.wgu, mlp * d}, td{l.wdown, 0}})
         out.push_back(x);
@@ -147,8 +147,8 @@ inline std::vector<tensor_destination> weight_destinations(const cpu::model_conf
 //! exact for bf16 files) and hands it to `write(byte_offset, const std::vector<bf16_bits>&, name)`, which
 //! copies it into the weight arena (device or host).
 template <class Write>
-void read_weights(const cpu::checkpoint& ckpt, const weight_layout& wl, Write&& write) {
-  const auto specs = cpu::expected_tensors(ckpt.config());
+void read_weights(const hf::checkpoint& ckpt, const weight_layout& wl, Write&& write) {
+  const auto specs = hf::expected_tensors(ckpt.config());
   const auto where = weight_destinations(ckpt.config(), wl);
   std::vector<float> f32;
   std::vector<bf16_bits> bf16;

@@ -29,7 +29,7 @@ bool sync_from_environment() {
 }
 }  // namespace
 
-memory_plan plan_memory(const cpu::model_config& config, std::size_t batch, std::size_t length) {
+memory_plan plan_memory(const hf::model_config& config, std::size_t batch, std::size_t length) {
   mdlm::detail::require(batch >= 1, "batch = ", batch, " must be >= 1");
   mdlm::detail::require(length >= 1, "length = ", length, " must be >= 1");
   const auto m = detail::dims::of(config);
@@ -46,7 +46,7 @@ memory_plan plan_memory(const cpu::model_config& config, std::size_t batch, std:
 }
 
 struct model::impl {
-  cpu::model_config cfg;
+  hf::model_config cfg;
   detail::dims m;
   detail::weight_layout wl;
   model_options opt;
@@ -67,7 +67,7 @@ struct model::impl {
   bool body_ready = false;
   std::vector<float> rope_cos, rope_sin;
 
-  impl(const cpu::model_config& c, const model_options& o)
+  impl(const hf::model_config& c, const model_options& o)
       : cfg(c), m(detail::dims::of(c)), wl(detail::weight_layout::of(m)), opt(o) {
     opt.sync_each_step = opt.sync_each_step || sync_from_environment();
     dev = query_device(opt.device);
@@ -115,7 +115,7 @@ struct model::impl {
   //! Every public call first selects the model's device (the runtime's current device is per thread).
   void select_device() const { detail::check_cuda(cudaSetDevice(opt.device), "cudaSetDevice"); }
 
-  void load(const cpu::checkpoint& ckpt) {
+  void load(const hf::checkpoint& ckpt) {
     // On the model's stream, synchronised per tensor (the host buffer is reused for the next one): a
     // plain cudaMemcpy from pageable memory may return before its DMA ends, and the non-blocking
     // stream would not wait for it.
@@ -304,19 +304,19 @@ device_logits model::impl::enqueue_head(std::size_t count, RowOf row_of) {
   return out;
 }
 
-model::model(const cpu::model_config& config, const model_options& options)
+model::model(const hf::model_config& config, const model_options& options)
     : config_(config), impl_(std::make_unique<impl>(config, options)) {}
 
-model::model(const cpu::checkpoint& ckpt, const model_options& options) : model(ckpt.config(), options) {
+model::model(const hf::checkpoint& ckpt, const model_options& options) : model(ckpt.config(), options) {
   impl_->load(ckpt);
 }
 
 model model::load(const std::filesystem::path& dir, const model_options& options) {
-  return model(cpu::checkpoint::open(dir, cpu::checkpoint_options{.allow_unexpected_tensors = options.allow_unexpected_tensors}),
+  return model(hf::checkpoint::open(dir, hf::checkpoint_options{.allow_unexpected_tensors = options.allow_unexpected_tensors}),
                options);
 }
 
-model model::random(const cpu::model_config& config, std::uint64_t seed, const model_options& options) {
+model model::random(const hf::model_config& config, std::uint64_t seed, const model_options& options) {
   model m(config, options);
   m.impl_->fill_random(seed);
   return m;

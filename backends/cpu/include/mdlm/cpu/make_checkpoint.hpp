@@ -18,8 +18,7 @@
 #include <optional>
 #include <string>
 
-#include "mdlm/cpu/config.hpp"
-#include "mdlm/cpu/safetensors.hpp"
+#include "mdlm/cpu/checkpoint_names.hpp"
 
 namespace mdlm::cpu {
 

@@ -44,9 +44,8 @@
 #include <vector>
 
 #include "mdlm/concepts.hpp"
+#include "mdlm/cpu/checkpoint_names.hpp"
 #include "mdlm/kl_history.hpp"
-#include "mdlm/cpu/checkpoint.hpp"
-#include "mdlm/cpu/config.hpp"
 #include "mdlm/row_choices.hpp"
 #include "mdlm/row_model.hpp"
 #include "mdlm/types.hpp"

@@ -5,7 +5,7 @@
 //! 3.7-3.9), as an mdlm `BatchedConditionalModel`, with the logits also available in device memory
 //! and an LM head that can be evaluated for a gathered subset of rows only.
 //!
-//! The checkpoint is read and validated by the CPU backend's reader (mdlm::cpu::checkpoint: same
+//! The checkpoint is read and validated by the CPU backend's reader (mdlm::hf::checkpoint: same
 //! directory layouts, dtypes and error messages); the weights are rounded to bf16 (exact for bf16
 //! checkpoints) and live on the device in one allocation.
 //!
@@ -49,8 +49,8 @@
 #include <vector>
 
 #include "mdlm/concepts.hpp"
-#include "mdlm/cpu/checkpoint.hpp"
-#include "mdlm/cpu/config.hpp"
+#include "mdlm/checkpoint/checkpoint.hpp"
+#include "mdlm/checkpoint/config.hpp"
 #include "mdlm/cuda/device.hpp"
 #include "mdlm/cuda/row_stats.hpp"
 #include "mdlm/row_model.hpp"
@@ -61,7 +61,7 @@ namespace mdlm::cuda {
 //! Options of `model`.
 struct model_options {
   int device = 0;                         //!< CUDA device ordinal
-  bool allow_unexpected_tensors = false;  //!< see cpu::checkpoint_options
+  bool allow_unexpected_tensors = false;  //!< see hf::checkpoint_options
   bool sync_each_step = false;            //!< synchronise after every kernel / GEMM (debugging; slow)
 };
 
@@ -78,7 +78,7 @@ struct memory_plan {
 };
 
 //! The memory plan of `config` for `batch` sequences of `length` positions (both >= 1).
-[[nodiscard]] memory_plan plan_memory(const cpu::model_config& config, std::size_t batch, std::size_t length);
+[[nodiscard]] memory_plan plan_memory(const hf::model_config& config, std::size_t batch, std::size_t length);
 
 //! Logits in device memory: row r at `data + r * vocab` (fp32), valid until the model's next call.
 struct device_logits {
@@ -91,13 +91,13 @@ struct device_logits {
 //! logits); `batch_logits_device` and `logits_rows` keep the logits on the device.
 class model {
  public:
-  //! Loads and validates the checkpoint directory `dir` (cpu::checkpoint::open) onto the device.
+  //! Loads and validates the checkpoint directory `dir` (hf::checkpoint::open) onto the device.
   [[nodiscard]] static model load(const std::filesystem::path& dir, const model_options& options = {});
   //! Copies the weights of an opened checkpoint to the device (rounded to bf16).
-  explicit model(const cpu::checkpoint& ckpt, const model_options& options = {});
+  explicit model(const hf::checkpoint& ckpt, const model_options& options = {});
   //! A model of `config`'s shapes with random bf16 weights made on the device (no file): uniform with
   //! the standard deviations of cpu::write_tiny_checkpoint. For benchmarks at real shapes.
-  [[nodiscard]] static model random(const cpu::model_config& config, std::uint64_t seed,
+  [[nodiscard]] static model random(const hf::model_config& config, std::uint64_t seed,
                                     const model_options& options = {});
   ~model();
   model(model&&) noexcept;
@@ -109,7 +109,7 @@ class model {
   [[nodiscard]] std::size_t vocab_size() const noexcept { return config_.vocab_size; }
   //! `mask_token_id` of config.json.
   [[nodiscard]] token_id mask_token() const noexcept { return config_.mask_token; }
-  [[nodiscard]] const cpu::model_config& config() const noexcept { return config_; }
+  [[nodiscard]] const hf::model_config& config() const noexcept { return config_; }
   //! The device this model runs on.
   [[nodiscard]] const device_info& device() const noexcept;
   //! Bytes of device memory held by the weights.
@@ -163,8 +163,8 @@ class model {
 
  private:
   struct impl;
-  model(const cpu::model_config& config, const model_options& options);
-  cpu::model_config config_;
+  model(const hf::model_config& config, const model_options& options);
+  hf::model_config config_;
   std::unique_ptr<impl> impl_;
   std::unique_ptr<row_engine> rows_;
   std::unique_ptr<kl_store> kl_;       // row_request::kl: KLASS's previous distributions on the device

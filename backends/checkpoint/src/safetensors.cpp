@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "mdlm/cpu/safetensors.hpp"
+#include "mdlm/checkpoint/safetensors.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -18,7 +18,7 @@
 
 #include "mdlm/detail/errors.hpp"
 
-namespace mdlm::cpu {
+namespace mdlm::hf {
 
 namespace {
 
@@ -359,4 +359,4 @@ void write_safetensors(const std::filesystem::path& path, std::span<const tensor
   if (!f) throw std::runtime_error(mdlm::detail::concat(path.string(), ": write failed"));
 }
 
-}  // namespace mdlm::cpu
+}  // namespace mdlm::hf

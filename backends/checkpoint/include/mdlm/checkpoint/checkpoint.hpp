@@ -15,10 +15,10 @@
 #include <string_view>
 #include <vector>
 
-#include "mdlm/cpu/config.hpp"
-#include "mdlm/cpu/safetensors.hpp"
+#include "mdlm/checkpoint/config.hpp"
+#include "mdlm/checkpoint/safetensors.hpp"
 
-namespace mdlm::cpu {
+namespace mdlm::hf {
 
 //! How strictly a checkpoint is validated.
 struct checkpoint_options {
@@ -77,4 +77,4 @@ struct index_report {
 //! every implied shape is consistent with the stored byte count. Throws checkpoint_error otherwise.
 [[nodiscard]] index_report check_index_metadata(const std::filesystem::path& dir, std::size_t bytes_per_element = 2);
 
-}  // namespace mdlm::cpu
+}  // namespace mdlm::hf

@@ -7,7 +7,7 @@
 //! strings, then the raw little-endian tensor data. Files are memory-mapped; nothing is copied until a
 //! tensor is converted to fp32.
 //!
-//! Every malformed input is reported as `mdlm::cpu::checkpoint_error` (a `std::invalid_argument`)
+//! Every malformed input is reported as `mdlm::hf::checkpoint_error` (a `std::invalid_argument`)
 //! whose message names the file and, where there is one, the tensor: truncated file, header length
 //! beyond the file, malformed JSON, bad field types, unsupported dtype, size / shape mismatch,
 //! overlapping or out-of-bounds data offsets, duplicate names.
@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-namespace mdlm::cpu {
+namespace mdlm::hf {
 
 //! Error in a checkpoint file or directory. Derives from std::invalid_argument: a bad checkpoint is
 //! bad input (the `mdlm` tool exits with code 2 on it).
@@ -42,7 +42,7 @@ enum class dtype { bf16, f16, f32 };
 //! One entry of a safetensors header.
 struct tensor_info {
   std::string name;                    //!< tensor name, e.g. "model.transformer.wte.weight"
-  cpu::dtype type = dtype::f32;        //!< element type in the file
+  hf::dtype type = dtype::f32;        //!< element type in the file
   std::vector<std::uint64_t> shape;    //!< dimensions, outermost first (row-major); {} is a scalar
   std::uint64_t begin = 0;             //!< first byte, relative to the start of the data section
   std::uint64_t end = 0;               //!< one past the last byte
@@ -129,4 +129,4 @@ struct tensor_view {
 void write_safetensors(const std::filesystem::path& path, std::span<const tensor_view> tensors,
                        dtype type = dtype::bf16);
 
-}  // namespace mdlm::cpu
+}  // namespace mdlm::hf

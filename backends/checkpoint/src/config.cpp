@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "mdlm/cpu/config.hpp"
+#include "mdlm/checkpoint/config.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "mdlm/cpu/safetensors.hpp"
+#include "mdlm/checkpoint/safetensors.hpp"
 #include "mdlm/detail/errors.hpp"
 
-namespace mdlm::cpu {
+namespace mdlm::hf {
 
 namespace {
 
@@ -239,4 +239,4 @@ std::vector<tensor_spec> expected_tensors(const model_config& c) {
   return out;
 }
 
-}  // namespace mdlm::cpu
+}  // namespace mdlm::hf

@@ -14,7 +14,7 @@
 
 #include "mdlm/types.hpp"
 
-namespace mdlm::cpu {
+namespace mdlm::hf {
 
 //! The supported model architectures.
 enum class architecture {
@@ -27,7 +27,7 @@ enum class architecture {
 
 //! Everything the CPU backend needs from config.json, resolved to concrete numbers.
 struct model_config {
-  cpu::architecture arch = architecture::llada;  //!< chosen from model_type / architectures only
+  hf::architecture arch = architecture::llada;  //!< chosen from model_type / architectures only
   std::size_t vocab_size = 0;        //!< logit row width = embedding rows (LLaDA `embedding_size`)
   std::size_t d_model = 0;           //!< hidden size
   std::size_t n_layers = 0;          //!< transformer blocks
@@ -71,4 +71,4 @@ struct tensor_spec {
 //! Every tensor of the checkpoint in load order (embedding, blocks 0..n-1, final norm, head).
 [[nodiscard]] std::vector<tensor_spec> expected_tensors(const model_config& c);
 
-}  // namespace mdlm::cpu
+}  // namespace mdlm::hf

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "mdlm/cpu/checkpoint.hpp"
+#include "mdlm/checkpoint/checkpoint.hpp"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -8,7 +8,7 @@
 
 #include "mdlm/detail/errors.hpp"
 
-namespace mdlm::cpu {
+namespace mdlm::hf {
 
 namespace {
 
@@ -166,4 +166,4 @@ index_report check_index_metadata(const std::filesystem::path& dir, std::size_t 
   return r;
 }
 
-}  // namespace mdlm::cpu
+}  // namespace mdlm::hf
