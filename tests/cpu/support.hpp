@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // Helpers of the CPU backend tests: per-process scratch directories and hand-made files.
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <unistd.h>
 
 #include <cstdint>
@@ -54,6 +57,20 @@ inline std::string fnv1a64_hex(const std::filesystem::path& p) {
   }
   buf[16] = '\0';
   return buf;
+}
+
+struct tool_result {
+  int rc = -1;
+  std::string out, err;
+};
+
+//! Runs `tool args` (one OpenMP thread) with stdout / stderr captured in files of `dir`.
+inline tool_result run_tool(const std::string& tool, const std::filesystem::path& dir, const std::string& args) {
+  const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
+  const std::string cmd = "OMP_NUM_THREADS=1 '" + tool + "' " + args + " >'" + out.string() + "' 2>'" + err.string() +
+                          "' </dev/null";
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out), read_file(err)};
 }
 
 }  // namespace mdlm::test

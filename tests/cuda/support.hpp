@@ -74,18 +74,4 @@ inline error_stats compare_logits(const std::vector<float>& got, const std::vect
   return {std::sqrt(e2 / r2), worst};
 }
 
-struct tool_result {
-  int rc = -1;
-  std::string out, err;
-};
-
-//! Runs `tool args` (one OpenMP thread) with stdout / stderr captured in files of `dir`.
-inline tool_result run_tool(const std::string& tool, const std::filesystem::path& dir, const std::string& args) {
-  const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = "OMP_NUM_THREADS=1 '" + tool + "' " + args + " >'" + out.string() + "' 2>'" + err.string() +
-                          "' </dev/null";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out), read_file(err)};
-}
-
 }  // namespace mdlm::test

@@ -133,11 +133,10 @@ void run_eval(const eval_options& o) {
   if (o.policy.block_length > 0)
     detail::require(gen % o.policy.block_length == 0, "--block-length ", o.policy.block_length,
                     " does not divide the generation length ", gen);
-  std::unique_ptr<std::ofstream> rec;
-  if (!o.records.empty()) {
-    rec = std::make_unique<std::ofstream>(o.records);
-    detail::require(rec->good(), "--records ", o.records, ": cannot write the file");
-  }
+  std::unique_ptr<staged_output> rec;
+  if (!o.records.empty())
+    rec = std::make_unique<staged_output>("--records", o.records,
+                                          std::vector<std::string>{o.data.problems, o.data.model});
 
   device_model m = harness::load_model(o.data, tok, o.batch_size);
   std::vector<reasoning_template> templates;
@@ -211,13 +210,14 @@ void run_eval(const eval_options& o) {
           j["reasoning_ids"] = std::vector<token_id>(r.tokens.begin() + static_cast<std::ptrdiff_t>(rs.begin),
                                                      r.tokens.begin() + static_cast<std::ptrdiff_t>(rs.end));
         }
-        *rec << j.dump() << '\n';
+        rec->stream() << j.dump() << '\n';
       }
     }
     done += idx.size();
     bar.update(done, detail::concat("acc ", static_cast<double>(correct) / static_cast<double>(done)));
   }
   bar.finish();
+  if (rec) rec->commit();
 
   const auto dn = static_cast<double>(n);
   nlohmann::json s;

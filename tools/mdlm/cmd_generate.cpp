@@ -152,10 +152,7 @@ std::vector<token_id> parse_ids(const std::string& text, const std::string& what
 
 std::vector<token_id> read_prompt(const generate_options& o) {
   if (!o.prompt_file.empty()) {
-    std::ifstream f(o.prompt_file, std::ios::binary);
-    detail::require(f.good() && !std::filesystem::is_directory(o.prompt_file), "--prompt-ids-file ", o.prompt_file,
-                    ": cannot read the file");
-    const std::string text{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+    const std::string text = read_input_file("--prompt-ids-file", o.prompt_file);
     return parse_ids(text, "--prompt-ids-file " + o.prompt_file);
   }
   return parse_ids(o.prompt_ids, "--prompt-ids");

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <unistd.h>
 #include <string>
 
 #include "commands.hpp"
@@ -22,6 +23,7 @@ void register_make_checkpoint(CLI::App& app) {
     std::string out;
     std::string dtype = "bf16";
     std::string tokenizer;
+    bool force = false;
   };
   auto opt = std::make_shared<options>();
   const std::map<std::string, cpu::architecture> archs{{"llada", cpu::architecture::llada},
@@ -44,7 +46,8 @@ void register_make_checkpoint(CLI::App& app) {
   cmd->add_option("--dtype", opt->dtype, "Storage dtype: bf16, f16 or f32")
       ->check(CLI::IsMember({"bf16", "f16", "f32"}))
       ->capture_default_str();
-  cmd->add_option("--out", opt->out, "Output directory (created)")->required();
+  cmd->add_option("--out", opt->out, "Output directory (created; an existing one is kept unless --force)")->required();
+  cmd->add_flag("--force", opt->force, "Replace an existing --out directory (only once the new checkpoint is complete)");
   cmd->callback([opt, vocab] {
     opt->spec.type = opt->dtype == "bf16" ? cpu::dtype::bf16 : opt->dtype == "f16" ? cpu::dtype::f16 : cpu::dtype::f32;
     if (!opt->tokenizer.empty()) {
@@ -57,14 +60,30 @@ void register_make_checkpoint(CLI::App& app) {
       detail::require(opt->spec.vocab >= needed, "--vocab ", opt->spec.vocab, " is smaller than the tokenizer's ", needed, " ids");
       opt->spec.tokens = cpu::tiny_special_tokens{ids.bos, ids.eos, ids.mask};
     }
-    cpu::write_tiny_checkpoint(opt->spec, opt->out);
-    if (!opt->tokenizer.empty()) {
-      for (const auto& name : tokenizer_file_names()) {
-        const auto from = std::filesystem::path(opt->tokenizer) / name;
-        if (std::filesystem::exists(from))
-          std::filesystem::copy_file(from, std::filesystem::path(opt->out) / name, std::filesystem::copy_options::overwrite_existing);
+    // Written into a sibling folder and renamed into place: an existing checkpoint is never
+    // clobbered by a mistyped command, and a failed run leaves no configs without weights.
+    namespace fs = std::filesystem;
+    fs::path out = fs::path(opt->out).lexically_normal();
+    if (out.filename().empty()) out = out.parent_path();
+    std::error_code ec;
+    detail::require(opt->force || !fs::exists(out, ec), "--out ", opt->out,
+                    " already exists; choose another directory or pass --force to replace it");
+    const fs::path partial = out.parent_path() / (out.filename().string() + ".partial-" + std::to_string(::getpid()));
+    fs::remove_all(partial, ec);
+    try {
+      cpu::write_tiny_checkpoint(opt->spec, partial);
+      if (!opt->tokenizer.empty()) {
+        for (const auto& name : tokenizer_file_names()) {
+          const auto from = fs::path(opt->tokenizer) / name;
+          if (fs::exists(from)) fs::copy_file(from, partial / name, fs::copy_options::overwrite_existing);
+        }
       }
+    } catch (...) {
+      fs::remove_all(partial, ec);
+      throw;
     }
+    if (fs::exists(out, ec)) fs::remove_all(out);
+    fs::rename(partial, out);
     const auto tok = cpu::special_tokens_of(opt->spec);
     std::printf("wrote %s checkpoint to %s (vocabulary %zu, mask id %d%s)\n",
                 std::string(cpu::architecture_name(opt->spec.arch)).c_str(), opt->out.c_str(), opt->spec.vocab, tok.mask,

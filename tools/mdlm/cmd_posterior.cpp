@@ -63,11 +63,10 @@ std::set<std::int64_t> wrong_ids(const std::string& path) {
 void run_posterior(posterior_options o) {
   validate_policy_spec(o.policy);
   detail::require(o.samples >= 1 && o.samples < (1U << 11U), "--samples ", o.samples, " must lie in [1, 2047]");
-  std::unique_ptr<std::ofstream> file;
-  if (!o.out.empty()) {
-    file = std::make_unique<std::ofstream>(o.out);
-    detail::require(file->good(), "--out ", o.out, ": cannot write the file");
-  }
+  std::unique_ptr<staged_output> file;
+  if (!o.out.empty())
+    file = std::make_unique<staged_output>("--out", o.out,
+                                           std::vector<std::string>{o.data.problems, o.data.model, o.only_wrong});
   auto data = harness::load_task_data(o.data);
   const auto& tok = data.tok;
   if (!o.only_wrong.empty()) {
@@ -125,13 +124,14 @@ void run_posterior(posterior_options o) {
       j["nfe"] = r.nfe;
       j["ok"] = r.ok();
       const std::string line = j.dump();
-      if (file) *file << line << '\n';
+      if (file) file->stream() << line << '\n';
       else std::printf("%s\n", line.c_str());
     }
     done += idx.size();
     bar.update(done);
   }
   bar.finish();
+  if (file) file->commit();
   std::fflush(stdout);
   std::fprintf(stderr, "[posterior] %zu traces of %zu problems (policy %s): %zu with every step correct\n",
                templates.size(), data.problems.size(), policy_label(o.policy).c_str(), all_correct);

@@ -189,7 +189,9 @@ void register_score(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--limit", o->limit, "Score at most this many traces (0 = all)")->capture_default_str();
   cmd->add_option("--out", o->out, "Write per-trace curves (JSONL) here");
-  cmd->add_option("--threads", o->threads, "Forward threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Forward threads (0 = OMP_NUM_THREADS or all cores)")
+      ->check(CLI::Range(0, cpu::model::max_threads))
+      ->capture_default_str();
   cmd->callback([o] { run_score(*o); });
 }
 

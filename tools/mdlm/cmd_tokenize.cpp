@@ -69,9 +69,7 @@ void register_tokenize(CLI::App& app) {
       detail::require(ids->count() + file->count() == 1, "give the ids with --ids or --ids-file");
       std::string text = o->ids;
       if (file->count() > 0) {
-        std::ifstream f(o->ids_file, std::ios::binary);
-        detail::require(f.good() && !std::filesystem::is_directory(o->ids_file), "--ids-file ", o->ids_file, ": cannot read the file");
-        text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        text = read_input_file("--ids-file", o->ids_file);
       }
       const auto list = parse_token_ids(text, file->count() > 0 ? "--ids-file " + o->ids_file : std::string("--ids"));
       const auto tok = load_tokenizer(o->model, false);

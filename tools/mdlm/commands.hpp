@@ -3,6 +3,9 @@
 // Sub-command registration for the `mdlm` tool. Each cmd_<name>.cpp defines one register function.
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
+#include <fstream>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -12,6 +15,35 @@
 namespace mdlm::tool {
 //! Usage errors exit with this code and a one-line message on stderr.
 inline constexpr int usage_error = 2;
+
+//! Most bytes read from a user's input file (--prompt-file, --prompt-ids-file, --ids-file).
+inline constexpr std::uintmax_t max_input_bytes = std::uintmax_t{64} << 20;
+
+//! The contents of the regular file `path` (at most max_input_bytes), for option `option`.
+//! @throws std::invalid_argument naming the option and the file when it is missing, not a regular
+//!         file (a directory, a FIFO or a device such as /dev/zero), too large, or unreadable.
+std::string read_input_file(const std::string& option, const std::string& path);  // main.cpp
+
+//! An output file written beside its destination (`<path>.partial-<pid>`) and renamed over it by
+//! `commit()`, so a command that fails (bad input, a model that does not load, an interrupted run)
+//! leaves the user's existing file untouched; without commit the partial file is removed.
+class staged_output {
+ public:
+  //! @throws std::invalid_argument naming `option` when the file cannot be created, or when `path`
+  //!         is one of `inputs` (e.g. --out naming the --problems file).
+  staged_output(const std::string& option, const std::string& path, const std::vector<std::string>& inputs = {});
+  ~staged_output();
+  staged_output(const staged_output&) = delete;
+  staged_output& operator=(const staged_output&) = delete;
+  [[nodiscard]] std::ostream& stream() noexcept { return *out_; }
+  //! Flushes and renames the partial file over the destination.
+  void commit();
+
+ private:
+  std::string option_, path_, partial_;
+  std::unique_ptr<std::ofstream> out_;
+  bool committed_ = false;
+};
 
 void register_demo(CLI::App& app);
 //! The reasoning-as-infilling part of `mdlm demo` (demo_infilling.cpp): early exit with MED and

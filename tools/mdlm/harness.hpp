@@ -51,7 +51,9 @@ inline void add_data_options(CLI::App* cmd, data_options& d) {
   cmd->add_option("--tokenizer", d.tokenizer, "tokenizer.json (default: <model>/tokenizer.json)");
   cmd->add_option("-n,--n", d.n, "Problems to use (0 = all after --offset)")->capture_default_str();
   cmd->add_option("--offset", d.offset, "Index of the first problem")->capture_default_str();
-  cmd->add_option("--threads", d.threads, "Forward threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str();
+  cmd->add_option("--threads", d.threads, "Forward threads (0 = OMP_NUM_THREADS or all cores)")
+      ->check(CLI::Range(0, cpu::model::max_threads))
+      ->capture_default_str();
   add_device_option(cmd, d.device);
 }
 

@@ -2,6 +2,8 @@
 #if MDLM_TOOL_HAVE_CPU
 #include "text_io.hpp"
 
+#include "commands.hpp"
+
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -71,10 +73,7 @@ text::tokenizer load_tokenizer(const std::filesystem::path& dir, bool ids_hint) 
 std::string prompt_text(const text::tokenizer& t, const text_input& in) {
   std::string text = in.prompt;
   if (in.file_option != nullptr && in.file_option->count() > 0) {
-    std::ifstream f(in.prompt_file, std::ios::binary);
-    detail::require(f.good() && !std::filesystem::is_directory(in.prompt_file), "--prompt-file ", in.prompt_file,
-                    ": cannot read the file");
-    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    text = read_input_file("--prompt-file", in.prompt_file);
   }
   detail::require(!in.system_option || in.system_option->count() == 0 || in.chat, "--system needs --chat");
   if (!in.chat) return text;

@@ -27,6 +27,11 @@ std::string shape_string(const std::vector<std::uint64_t>& shape) {
 
 // The index's weight_map as (tensor name -> shard file name), validated.
 std::map<std::string, std::string> read_weight_map(const std::filesystem::path& index_path, std::uint64_t* total_size) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(index_path, ec)) fail(index_path, "not a regular file");
+  constexpr std::uintmax_t max_index_bytes = std::uintmax_t{64} << 20;  // published indexes: < 100 KB
+  if (std::filesystem::file_size(index_path, ec) > max_index_bytes)
+    fail(index_path, "larger than ", max_index_bytes, " bytes");
   std::ifstream f(index_path, std::ios::binary);
   if (!f) fail(index_path, "cannot open");
   std::ostringstream os;

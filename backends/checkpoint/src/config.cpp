@@ -24,25 +24,62 @@ template <class... Parts>
 
 bool has(const json& j, const char* key) { return j.contains(key) && !j.at(key).is_null(); }
 
+//! Largest value accepted for any size read from config.json: far above every published model
+//! (LLaDA-8B: d_model 4096, 32 layers, vocabulary 126464), small enough that no product of two
+//! sizes overflows and nothing is allocated for an absurd configuration before the weights are
+//! checked against it.
+constexpr std::int64_t max_config_size = std::int64_t{1} << 24;
+
 std::size_t get_size(const json& j, const char* key, std::string_view label) {
   if (!has(j, key)) fail(label, "missing ", key);
   const json& v = j.at(key);
   if (!v.is_number_integer() || v.get<std::int64_t>() <= 0)
     fail(label, key, " = ", v.dump(), " must be a positive integer");
+  if (v.get<std::int64_t>() > max_config_size)
+    fail(label, key, " = ", v.dump(), " exceeds the largest supported size ", max_config_size);
   return static_cast<std::size_t>(v.get<std::int64_t>());
 }
 
-double get_double(const json& j, const char* key, double fallback, std::string_view label) {
+//! A positive number below `limit` (exclusive), or `fallback` when absent.
+double get_double(const json& j, const char* key, double fallback, double limit, std::string_view label) {
   if (!has(j, key)) return fallback;
   const json& v = j.at(key);
-  if (!v.is_number() || !(v.get<double>() > 0.0)) fail(label, key, " = ", v.dump(), " must be a positive number");
+  if (!v.is_number() || !(v.get<double>() > 0.0) || !(v.get<double>() < limit))
+    fail(label, key, " = ", v.dump(), " must be a number in (0, ", limit, ")");
   return v.get<double>();
 }
 
-bool get_bool(const json& j, const char* key) {
+//! A boolean (absent or null: false); any other type is an error, not false.
+bool get_bool(const json& j, const char* key, std::string_view label) {
   if (!has(j, key)) return false;
   const json& v = j.at(key);
-  return v.is_boolean() ? v.get<bool>() : false;
+  if (!v.is_boolean()) fail(label, key, " = ", v.dump(), " must be true or false");
+  return v.get<bool>();
+}
+
+//! Parses JSON text, rejecting duplicate keys in any object (the last value would silently win).
+json parse_strict(std::string_view text, std::string_view label) {
+  std::vector<std::vector<std::string>> keys;  // keys seen, per open object
+  std::string duplicate;
+  const json::parser_callback_t cb = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) keys.emplace_back();
+    else if (event == json::parse_event_t::object_end) keys.pop_back();
+    else if (event == json::parse_event_t::key && !keys.empty()) {
+      const std::string k = parsed.get<std::string>();
+      auto& seen = keys.back();
+      if (std::find(seen.begin(), seen.end(), k) != seen.end() && duplicate.empty()) duplicate = k;
+      seen.push_back(k);
+    }
+    return true;
+  };
+  json j;
+  try {
+    j = json::parse(text, cb);
+  } catch (const json::exception& e) {
+    fail(label, "malformed JSON: ", e.what());
+  }
+  if (!duplicate.empty()) fail(label, "duplicate key \"", duplicate, "\" (which value is meant is ambiguous)");
+  return j;
 }
 
 token_id get_token(const json& j, const char* key, std::string_view label) {
@@ -88,21 +125,21 @@ void parse_llada(const json& j, model_config& c, std::string_view label) {
   require_value("layer_norm_type", "rms");
   for (const char* key : {"alibi", "include_bias", "include_qkv_bias", "attention_layer_norm", "scale_logits",
                           "input_emb_norm", "bias_for_layer_norm"})
-    if (get_bool(j, key)) fail(label, key, " = true is not supported (LLaDA uses false)");
-  if (has(j, "rope") && !get_bool(j, "rope")) fail(label, "rope = false is not supported (LLaDA uses RoPE)");
+    if (get_bool(j, key, label)) fail(label, key, " = true is not supported (LLaDA uses false)");
+  if (has(j, "rope") && !get_bool(j, "rope", label)) fail(label, "rope = false is not supported (LLaDA uses RoPE)");
   c.d_model = get_size(j, "d_model", label);
   c.n_layers = get_size(j, "n_layers", label);
   c.n_heads = get_size(j, "n_heads", label);
-  c.n_kv_heads = get_bool(j, "multi_query_attention") ? 1 : (has(j, "n_kv_heads") ? get_size(j, "n_kv_heads", label) : c.n_heads);
+  c.n_kv_heads = get_bool(j, "multi_query_attention", label) ? 1 : (has(j, "n_kv_heads") ? get_size(j, "n_kv_heads", label) : c.n_heads);
   c.mlp_hidden = has(j, "mlp_hidden_size") ? get_size(j, "mlp_hidden_size", label)
                                            : get_size(j, "mlp_ratio", label) * c.d_model;
   const std::size_t logical = get_size(j, "vocab_size", label);
   c.vocab_size = has(j, "embedding_size") ? get_size(j, "embedding_size", label) : logical;
   if (c.vocab_size < logical)
     fail(label, "embedding_size = ", c.vocab_size, " is smaller than vocab_size = ", logical);
-  c.rms_norm_eps = get_double(j, "rms_norm_eps", 1e-5, label);
-  c.rope_theta = get_double(j, "rope_theta", 10000.0, label);
-  c.tied_embeddings = get_bool(j, "weight_tying");
+  c.rms_norm_eps = get_double(j, "rms_norm_eps", 1e-5, 1.0, label);
+  c.rope_theta = get_double(j, "rope_theta", 10000.0, 1e12, label);
+  c.tied_embeddings = get_bool(j, "weight_tying", label);
   c.qkv_bias = false;
   c.shift_logits = false;
   c.max_sequence_length = has(j, "max_sequence_length") ? get_size(j, "max_sequence_length", label) : 4096;
@@ -115,16 +152,16 @@ void parse_dream(const json& j, model_config& c, std::string_view label) {
   if (has(j, "hidden_act") && (!j.at("hidden_act").is_string() || j.at("hidden_act").get<std::string>() != "silu"))
     fail(label, "hidden_act = ", j.at("hidden_act").dump(), " is not supported (Dream uses \"silu\")");
   if (has(j, "rope_scaling")) fail(label, "rope_scaling = ", j.at("rope_scaling").dump(), " is not supported (Dream uses null)");
-  if (get_bool(j, "use_sliding_window")) fail(label, "use_sliding_window = true is not supported");
+  if (get_bool(j, "use_sliding_window", label)) fail(label, "use_sliding_window = true is not supported");
   c.d_model = get_size(j, "hidden_size", label);
   c.n_layers = get_size(j, "num_hidden_layers", label);
   c.n_heads = get_size(j, "num_attention_heads", label);
   c.n_kv_heads = has(j, "num_key_value_heads") ? get_size(j, "num_key_value_heads", label) : c.n_heads;
   c.mlp_hidden = get_size(j, "intermediate_size", label);
   c.vocab_size = get_size(j, "vocab_size", label);
-  c.rms_norm_eps = get_double(j, "rms_norm_eps", 1e-6, label);
-  c.rope_theta = get_double(j, "rope_theta", 1e6, label);
-  c.tied_embeddings = get_bool(j, "tie_word_embeddings");
+  c.rms_norm_eps = get_double(j, "rms_norm_eps", 1e-6, 1.0, label);
+  c.rope_theta = get_double(j, "rope_theta", 1e6, 1e12, label);
+  c.tied_embeddings = get_bool(j, "tie_word_embeddings", label);
   c.qkv_bias = true;
   c.shift_logits = true;
   c.max_sequence_length = has(j, "max_position_embeddings") ? get_size(j, "max_position_embeddings", label) : 131072;
@@ -132,6 +169,12 @@ void parse_dream(const json& j, model_config& c, std::string_view label) {
 }
 
 std::string read_text(const std::filesystem::path& p) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(p, ec))
+    throw checkpoint_error(mdlm::detail::concat(p.string(), ": not a regular file"));
+  constexpr std::uintmax_t max_bytes = 16u << 20;  // config files are a few KB
+  if (std::filesystem::file_size(p, ec) > max_bytes)
+    throw checkpoint_error(mdlm::detail::concat(p.string(), ": larger than ", max_bytes, " bytes"));
   std::ifstream f(p, std::ios::binary);
   if (!f) throw checkpoint_error(mdlm::detail::concat(p.string(), ": cannot open"));
   std::ostringstream os;
@@ -154,17 +197,15 @@ std::uint64_t model_config::parameter_count() const noexcept {
 }
 
 model_config parse_model_config(std::string_view json_text, std::string_view label) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::exception& e) {
-    fail(label, "malformed JSON: ", e.what());
-  }
+  const json j = parse_strict(json_text, label);
   if (!j.is_object()) fail(label, "malformed config: the JSON is not an object");
   model_config c;
   c.arch = detect(j, label);
   if (c.arch == architecture::llada) parse_llada(j, c, label);
   else parse_dream(j, c, label);
+  // expected_tensors lists ~12 tensors per layer: bound the layer count before anything is built.
+  constexpr std::size_t max_layers = 4096;
+  if (c.n_layers > max_layers) fail(label, "n_layers = ", c.n_layers, " exceeds the largest supported ", max_layers);
   if (c.d_model % c.n_heads != 0) fail(label, "d_model ", c.d_model, " is not a multiple of n_heads ", c.n_heads);
   if (c.n_heads % c.n_kv_heads != 0) fail(label, "n_heads ", c.n_heads, " is not a multiple of n_kv_heads ", c.n_kv_heads);
   c.head_dim = c.d_model / c.n_heads;
@@ -176,6 +217,10 @@ model_config parse_model_config(std::string_view json_text, std::string_view lab
   c.eos_token = get_token(j, "eos_token_id", label);
   c.pad_token = get_token(j, "pad_token_id", label);
   c.bos_token = get_token(j, "bos_token_id", label);
+  for (const auto& [key, t] : {std::pair{"eos_token_id", c.eos_token}, std::pair{"pad_token_id", c.pad_token},
+                               std::pair{"bos_token_id", c.bos_token}})
+    if (t != no_token && static_cast<std::size_t>(t) >= c.vocab_size)
+      fail(label, key, " = ", t, " is outside the vocabulary [0, ", c.vocab_size, ")");
   return c;
 }
 

@@ -250,7 +250,10 @@ void convert_to_f32(dtype t, std::span<const std::byte> src, std::span<float> ds
 
 safetensors_file::safetensors_file(const std::filesystem::path& path) : path_(path) {
   const std::string label = path.string();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // stat before open: opening a FIFO for reading blocks until a writer appears.
+  struct stat pre {};
+  if (::stat(path.c_str(), &pre) == 0 && !S_ISREG(pre.st_mode)) fail(label, "not a regular file");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail(label, "cannot open: ", std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

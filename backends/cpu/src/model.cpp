@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include "mdlm/detail/errors.hpp"
 
@@ -109,8 +110,12 @@ model::model(const checkpoint& ckpt, const model_options& options) : config_(ckp
 }
 
 void model::set_threads(int threads) {
-  mdlm::detail::require(threads >= 0, "threads = ", threads, " must be >= 0 (0 = OpenMP default)");
-  threads_ = threads == 0 ? std::max(1, omp_get_max_threads()) : threads;
+  mdlm::detail::require(threads >= 0 && threads <= max_threads, "threads = ", threads, " must lie in [0, ",
+                        max_threads, "] (0 = OpenMP default)");
+  // 0: OMP_NUM_THREADS or the cores, but never more than the machine has hardware threads (an
+  // OMP_NUM_THREADS of 100000 overflowed the OpenMP runtime's stacks) nor max_threads.
+  const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  threads_ = threads == 0 ? std::clamp(omp_get_max_threads(), 1, std::min(hw, max_threads)) : threads;
   scores_.clear();
   capacity_ = 0;
 }

@@ -76,7 +76,7 @@ using aligned_floats = std::vector<float, aligned64_allocator<float>>;
 
 //! Options of `model`.
 struct model_options {
-  int threads = 0;  //!< OpenMP threads for the forward; 0 = omp_get_max_threads() (OMP_NUM_THREADS)
+  int threads = 0;  //!< OpenMP threads for the forward, at most model::max_threads; 0 = omp_get_max_threads() (OMP_NUM_THREADS) capped at the hardware threads
   bool allow_unexpected_tensors = false;  //!< see checkpoint_options
 };
 
@@ -122,6 +122,8 @@ class model {
 
   //! Rows per tile of the head (see the file comment).
   static constexpr std::size_t head_tile_rows = 16;
+  //! Most forward threads accepted (model_options::threads); more is an error, not a slow run.
+  static constexpr int max_threads = 256;
 
  private:
   using buffer = detail::aligned_floats;

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+// The reliability audit's hostile inputs (issue 13, tests/README.md lists them with their messages):
+// each is rejected with a clear message (tools: exit code 2, one line on stderr), nothing the user
+// has is overwritten by a failed command, and no input makes the tool or the reader hang or grow
+// memory without bound.
+#ifdef MDLM_TOOL_PATH
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "mdlm/cpu/make_checkpoint.hpp"
+#include "mdlm/cpu/model.hpp"
+#include "support.hpp"
+
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string q(const fs::path& p) {
+  std::string s(1, '\'');
+  s += p.string();
+  s += '\'';
+  return s;
+}
+
+mdlm::test::tool_result tool(const fs::path& dir, const std::string& args) {
+  return mdlm::test::run_tool(MDLM_TOOL_PATH, dir, args);
+}
+
+//! `args` fails with exit code 2 and one line on stderr containing `message`.
+void rejects(const fs::path& dir, const std::string& args, const std::string& message) {
+  INFO("mdlm " << args);
+  const auto r = tool(dir, args);
+  CHECK(r.rc == 2);
+  CHECK_THAT(r.err, Contains(message));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+fs::path tiny(const fs::path& dir) {
+  mdlm::cpu::tiny_checkpoint_spec s;
+  s.layers = 2;
+  s.d_model = 64;
+  s.heads = 4;
+  s.kv_heads = 2;
+  s.mlp = 96;
+  s.vocab = 320;
+  s.seed = 1;
+  const auto ck = dir / "CK";
+  mdlm::cpu::write_tiny_checkpoint(s, ck);
+  return ck;
+}
+
+//! config.json of `ck` with `key`'s value text replaced (first occurrence) by `value`.
+std::string edited_config(const fs::path& ck, const std::string& key, const std::string& value) {
+  std::string c = mdlm::test::read_file(ck / "config.json");
+  const auto at = c.find("\"" + key + "\"");
+  REQUIRE(at != std::string::npos);
+  const auto colon = c.find(':', at), end = c.find_first_of(",}", colon);
+  std::string out = c.substr(0, colon + 1);
+  out += ' ';
+  out += value;
+  out += c.substr(end);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tool: integer options are decimal and non-negative", "[cpu][tool][audit]") {
+  const auto dir = mdlm::test::scratch_dir("inputs_int");
+  const auto ck = tiny(dir);
+  const std::string gen = "generate --model " + q(ck) + " --prompt-ids 1,2,3 ";
+  rejects(dir, gen + "--gen-length 8 --steps -1", "--steps: -1 is negative");
+  rejects(dir, gen + "--gen-length 8 --seed -1", "--seed: -1 is negative");
+  rejects(dir, gen + "--gen-length -1", "--gen-length: -1 is negative");
+  rejects(dir, gen + "--gen-length 8x", "--gen-length: 8x is not a decimal integer");
+  rejects(dir, "eval -n -1", "--n: -1 is negative");
+  // 010 is ten, not octal eight: 3 prompt tokens + 10 generated.
+  const auto r = tool(dir, gen + "--gen-length 010 --steps 10 --json");
+  REQUIRE(r.rc == 0);
+  CHECK_THAT(r.out, Contains("\"nfe\":10"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("cpu model: thread counts are bounded", "[cpu][tool][audit]") {
+  const auto dir = mdlm::test::scratch_dir("inputs_threads");
+  const auto ck = tiny(dir);
+  CHECK_THROWS_WITH(mdlm::cpu::model::load(ck, {.threads = 100000}), Contains("threads = 100000 must lie in [0, 256]"));
+  CHECK_THROWS_WITH(mdlm::cpu::model::load(ck, {.threads = -1}), Contains("threads = -1"));
+  const auto m = mdlm::cpu::model::load(ck, {.threads = 0});
+  CHECK(m.threads() >= 1);
+  CHECK(m.threads() <= static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  rejects(dir, "eval --model " + q(ck) + " --threads -3", "--threads");
+  rejects(dir, "eval --model " + q(ck) + " --threads 100000", "--threads");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint reader: sizes, types and duplicates in config.json", "[cpu][tool][audit]") {
+  const auto dir = mdlm::test::scratch_dir("inputs_config");
+  const auto ck = tiny(dir);
+  auto bad = [&](const std::string& key, const std::string& value, const std::string& message) {
+    INFO(key << " = " << value);
+    CHECK_THROWS_WITH(mdlm::hf::parse_model_config(edited_config(ck, key, value), "config.json"), Contains(message));
+  };
+  bad("n_layers", "1000000000000", "exceeds the largest supported size");
+  bad("n_layers", "5000", "n_layers = 5000 exceeds the largest supported 4096");
+  bad("rms_norm_eps", "1e308", "rms_norm_eps = 1e+308 must be a number in (0, 1)");
+  bad("alibi", "\"yes\"", "alibi = \"yes\" must be true or false");
+  bad("eos_token_id", "100000", "eos_token_id = 100000 is outside the vocabulary [0, 320)");
+  std::string dup = mdlm::test::read_file(ck / "config.json");
+  dup.insert(dup.find('{') + 1, "\"d_model\": 32, ");
+  CHECK_THROWS_WITH(mdlm::hf::parse_model_config(dup, "config.json"), Contains("duplicate key \"d_model\""));
+  // A directory in place of config.json, and a FIFO in place of the weights: errors, no hang.
+  const auto d2 = dir / "dir_config";
+  fs::create_directories(d2 / "config.json");
+  CHECK_THROWS_WITH(mdlm::hf::read_model_config(d2), Contains("not a regular file"));
+  const auto d3 = dir / "fifo";
+  fs::copy(ck, d3, fs::copy_options::recursive);
+  fs::remove(d3 / "model.safetensors");
+  REQUIRE(::mkfifo((d3 / "model.safetensors").c_str(), 0600) == 0);
+  CHECK_THROWS_WITH(mdlm::cpu::model::load(d3), Contains("not a regular file"));
+  rejects(dir, "info --model " + q(d3), "not a regular file");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("tool: input files are bounded regular files", "[cpu][tool][audit]") {
+  const auto dir = mdlm::test::scratch_dir("inputs_files");
+  const auto ck = tiny(dir);
+  const std::string gen = "generate --model " + q(ck) + " --gen-length 4 ";
+  rejects(dir, gen + "--prompt-ids-file /dev/zero", "--prompt-ids-file /dev/zero: not a regular file");
+  rejects(dir, gen + "--prompt-ids-file " + q(dir), "not a regular file");
+  rejects(dir, gen + "--prompt-ids-file " + q(dir / "missing"), "no such file");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("tool: nothing the user has is overwritten by a failed or mistyped command", "[cpu][tool][audit]") {
+  const auto dir = mdlm::test::scratch_dir("inputs_clobber");
+  const auto ck = tiny(dir);
+  const std::string before = mdlm::test::fnv1a64_hex(ck / "model.safetensors");
+  const std::string mk = "make-checkpoint --arch llada --layers 1 --d-model 32 --heads 2 --kv-heads 2 --mlp 48 --seed 9 --out ";
+  rejects(dir, mk + q(ck), "already exists; choose another directory or pass --force");
+  CHECK(mdlm::test::fnv1a64_hex(ck / "model.safetensors") == before);
+  // A failing run (bad --dtype is caught by the parser; a bad tokenizer fails in the callback)
+  // leaves neither the old directory changed nor a partial one behind.
+  rejects(dir, mk + q(ck) + " --force --tokenizer " + q(dir / "no-such-tokenizer"), "no-such-tokenizer");
+  CHECK(mdlm::test::fnv1a64_hex(ck / "model.safetensors") == before);
+  for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().filename().string().find(".partial-") == std::string::npos);
+  REQUIRE(tool(dir, mk + q(ck) + " --force").rc == 0);
+  CHECK(mdlm::test::fnv1a64_hex(ck / "model.safetensors") != before);
+  // eval --records / posterior --out keep an existing file when the command fails before the end.
+  const auto records = dir / "records.jsonl";
+  mdlm::test::write_file(records, "precious\n");
+  const auto r = tool(dir, "eval --model " + q(ck) + " --records " + q(records));
+  CHECK(r.rc != 0);
+  CHECK(mdlm::test::read_file(records) == "precious\n");
+  const auto problems = dir / "problems.jsonl";
+  mdlm::test::write_file(problems, "{}\n");
+  rejects(dir, "posterior --model " + q(ck) + " --problems " + q(problems) + " --out " + q(problems),
+          "is also an input of this command");
+  CHECK(mdlm::test::read_file(problems) == "{}\n");
+  fs::remove_all(dir);
+}
+#endif
