@@ -428,6 +428,38 @@ py::tuple select_step(py::handle policy, py::handle positions_in, py::object log
   return py::make_tuple(to_array_of(pos64), to_array(out_tok));
 }
 
+//! A C++ model answering every call from one fixed logit array (benchmarks: the C++ side of the
+//! Python-path overhead, same rows, same kernels, no Python call per step).
+class constant_model {
+ public:
+  constant_model(const logits_view& v, std::size_t vocab, token_id mask) : v_(v), vocab_(vocab), mask_(mask) {}
+  [[nodiscard]] std::size_t vocab_size() const noexcept { return vocab_; }
+  [[nodiscard]] token_id mask_token() const noexcept { return mask_; }
+  void row_choices(std::span<const token_id>, const row_request& request, std::span<row_choice> out) {
+    scratch_.reserve(vocab_);
+    with_logits(v_, [&](auto rows) { compute_row_choices(rows, vocab_, request, out, nullptr, scratch_); });
+  }
+
+ private:
+  const logits_view& v_;
+  std::size_t vocab_;
+  token_id mask_;
+  detail::choice_scratch scratch_;
+};
+
+decode_result decode_constant(py::handle logits, token_id mask, const canvas& c, py::handle policy,
+                              std::size_t block_length) {
+  logits_view v(logits, "logits");
+  if (v.shape.size() != 2 || v.shape[0] != c.size())
+    throw std::invalid_argument("logits must have shape [canvas length, V]");
+  constant_model model(v, v.shape[1], mask);
+  return with_policy(policy, [&](const auto& p) {
+    const auto opt = make_options(p, token_choice{}, block_length, 0, 0, "automatic");
+    py::gil_scoped_release nogil;
+    return mdlm::decode(model, c, opt, counter_rng{0});
+  });
+}
+
 py::dict early_exit_result_dict(const early_exit_result& r) {
   py::dict d;
   const char* reason = r.reason == exit_reason::none              ? "none"
@@ -629,6 +661,8 @@ PYBIND11_MODULE(_mdlm, m) {
   m.def("_decode_batch", &decode_batch_py, py::arg("model"), py::arg("vocab_size"), py::arg("mask_id"),
         py::arg("canvases"), py::arg("policy"), py::arg("choice"), py::arg("block_length"), py::arg("steps"),
         py::arg("seed"), py::arg("observers"), py::arg("max_nfe"), py::arg("interface"));
+  m.def("_decode_constant", &decode_constant, py::arg("logits"), py::arg("mask_id"), py::arg("canvas"),
+        py::arg("policy"), py::arg("block_length"), "Benchmark helper: decode in C++ from one fixed logit array.");
   m.def("select", &select_step, py::arg("policy"), py::arg("positions"), py::kw_only(), py::arg("logits") = py::none(),
         py::arg("stats") = py::none(), py::arg("choice") = token_choice{}, py::arg("seed") = 0, py::arg("sequence") = 0,
         py::arg("step") = 0, py::arg("step_in_block") = 0, py::arg("steps_per_block") = 0, py::arg("total_steps") = 0,
