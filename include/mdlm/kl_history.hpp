@@ -15,10 +15,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <map>
 #include <vector>
 
 #include "mdlm/detail/errors.hpp"
+#include "mdlm/kernels/detail/row_common.hpp"
 #include "mdlm/logit_stats.hpp"
+#include "mdlm/row_model.hpp"
 
 namespace mdlm {
 
@@ -27,10 +30,10 @@ namespace mdlm {
 //! over the row (its log-normaliser in double, then the divergence).
 template <class T>
 [[nodiscard]] double kl_to_previous(std::span<const T> row, std::span<float> previous) noexcept {
-  const logit_stats s = compute_logit_stats(row);
+  const logit_stats s = detail::compute_logit_stats_impl<double>(row);  // as compute_logit_stats, any element type
   double kl = 0.0;
   for (std::size_t v = 0; v < row.size(); ++v) {
-    const double p = s.valid ? std::exp(static_cast<double>(row[v]) - s.log_normalizer) : 0.0;
+    const double p = s.valid ? std::exp(detail::element_value(row[v]) - s.log_normalizer) : 0.0;
     kl += p * std::log((p + 1e-12) / (static_cast<double>(previous[v]) + 1e-12));
     previous[v] = static_cast<float>(p);
   }
@@ -65,6 +68,27 @@ class kl_history {
  private:
   std::size_t length_ = 0, vocab_ = 0;
   std::vector<float> previous_;
+};
+
+//! `row_request::kl` for a model that has the logit rows on the host (the CPU backend, the Python
+//! bindings' callable models, test models): one `kl_history` per sequence key.
+class kl_histories {
+ public:
+  //! When `request.kl`: `out[i].kl` = KL of row `request.rows[i]` of the L x V matrix `logits`
+  //! (L = length) against the previous call's, remembering it; forgets a sequence's history at
+  //! request.step == 0 or when L changes. No-op otherwise.
+  template <class T>
+  void fill(std::span<const T> logits, std::size_t length, std::size_t vocab, const row_request& request,
+            std::span<row_choice> out) {
+    if (!request.kl) return;
+    kl_history& h = by_sequence_[request.sequence];
+    if (request.step == 0 || h.length() != length || h.vocab() != vocab) h.reset(length, vocab);
+    for (std::size_t i = 0; i < request.rows.size(); ++i)
+      out[i].kl = h.update(request.rows[i], logits.subspan(request.rows[i] * vocab, vocab));
+  }
+
+ private:
+  std::map<std::uint32_t, kl_history> by_sequence_;
 };
 
 }  // namespace mdlm

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mdlm/mdlm.hpp"
+#include "mdlm/kl_history.hpp"
 #include "mdlm/row_choices.hpp"
 
 namespace mdlm::python {
@@ -96,7 +97,7 @@ decltype(auto) with_logits(const logits_view& v, F&& f) {
 //! A Python callable `tokens -> logits` as an mdlm model (both interfaces of row_model.hpp). The
 //! callable receives a fresh int64 NumPy array of shape [L] (or [B, L] for batches) and returns
 //! [L, V] (or [1, L, V]; [B, L, V] for batches) fp32 / bf16 / fp16 logits, C-contiguous. The
-//! row-statistics interface reads them in place (no copy); the logits interface (KLASS) converts
+//! row-statistics interface reads them in place (no copy; KLASS's KL included, kl_histories); the logits interface converts
 //! them into decode's float buffer. Each call takes the GIL and drops it around the statistics.
 class py_model {
  public:
@@ -118,6 +119,7 @@ class py_model {
   std::size_t vocab_;
   token_id mask_;
   detail::choice_scratch scratch_;
+  kl_histories kl_;  // row_request::kl (KLASS)
 };
 
 //! The observers of one decode run: early-exit objects and Python callbacks (called after each step

@@ -130,7 +130,10 @@ void py_model::row_choices(std::span<const token_id> tokens, const row_request& 
   {
     py::gil_scoped_release nogil;
     scratch_.reserve(vocab_);
-    with_logits(*view, [&](auto rows) { compute_row_choices(rows, vocab_, request, out, nullptr, scratch_); });
+    with_logits(*view, [&](auto rows) {
+      compute_row_choices(rows, vocab_, request, out, nullptr, scratch_);
+      kl_.fill(rows, tokens.size(), vocab_, request, out);
+    });
   }
 }
 
@@ -148,6 +151,7 @@ void py_model::batch_row_choices(std::span<const token_id> tokens, std::size_t b
         const std::size_t n = requests[b].rows.size();
         compute_row_choices(rows.subspan(b * length * vocab_, length * vocab_), vocab_, requests[b],
                             out.subspan(offset, n), nullptr, scratch_);
+        kl_.fill(rows.subspan(b * length * vocab_, length * vocab_), length, vocab_, requests[b], out.subspan(offset, n));
         offset += n;
       }
     });
@@ -437,7 +441,10 @@ class constant_model {
   [[nodiscard]] token_id mask_token() const noexcept { return mask_; }
   void row_choices(std::span<const token_id>, const row_request& request, std::span<row_choice> out) {
     scratch_.reserve(vocab_);
-    with_logits(v_, [&](auto rows) { compute_row_choices(rows, vocab_, request, out, nullptr, scratch_); });
+    with_logits(v_, [&](auto rows) {
+      compute_row_choices(rows, vocab_, request, out, nullptr, scratch_);
+      kl_.fill(rows, rows.size() / vocab_, vocab_, request, out);
+    });
   }
 
  private:
@@ -445,6 +452,7 @@ class constant_model {
   std::size_t vocab_;
   token_id mask_;
   detail::choice_scratch scratch_;
+  kl_histories kl_;
 };
 
 decode_result decode_constant(py::handle logits, token_id mask, const canvas& c, py::handle policy,
@@ -591,7 +599,7 @@ PYBIND11_MODULE(_mdlm, m) {
            py::arg("eps") = 1e-3)
       .def_readwrite("eps", &dream_origin::eps);
 
-  py::class_<klass>(m, "KLASS", "KL-adaptive stability sampling (policies/klass.hpp); stateful, reads logit rows.")
+  py::class_<klass>(m, "KLASS", "KL-adaptive stability sampling (policies/klass.hpp); stateful (KL to the previous step at every masked position).")
       .def(py::init([](double kl_threshold, double confidence_threshold, std::size_t history, bool strict_confidence,
                        std::size_t fallback_steps_per_block) {
              klass p{kl_threshold, confidence_threshold, history, strict_confidence, fallback_steps_per_block};

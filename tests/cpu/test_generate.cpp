@@ -254,7 +254,7 @@ TEST_CASE("mdlm generate: bad input exits with code 2 and a one-line message", "
   bad(llada + " --prompt-ids 1 --temperature -1", "temperature = -1");
   bad(llada, "give the prompt with one of --prompt, --prompt-file, --prompt-ids, --prompt-ids-file");
   bad(llada + " --prompt-ids 1 --prompt-ids-file x", "give the prompt with one of");
-  bad(llada + " --prompt-ids-file '" + (scratch / "absent.txt").string() + "'", "cannot read the file");
+  bad(llada + " --prompt-ids-file '" + (scratch / "absent.txt").string() + "'", "absent.txt: no such file");
 
   SECTION("unknown architecture in config.json") {
     auto j = json::parse(mdlm::test::read_file(scratch / "llada" / "config.json"));

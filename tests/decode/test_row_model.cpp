@@ -45,7 +45,7 @@ struct rows_only_model {
   std::vector<float> buffer;
   mdlm::detail::choice_scratch scratch;
   bool corrupt_token = false;  // return an out-of-vocabulary token (a broken device model)
-  std::map<std::uint32_t, mdlm::kl_history> kl;  // row_request::kl, per sequence
+  mdlm::kl_histories kl;  // row_request::kl
 
   [[nodiscard]] std::size_t vocab_size() const { return inner.vocab; }
   [[nodiscard]] mdlm::token_id mask_token() const { return inner.mask; }
@@ -61,11 +61,7 @@ struct rows_only_model {
     scratch.reserve(inner.vocab);
     mdlm::compute_row_choices(std::span<const float>(buffer), inner.vocab, plain, out, nullptr, scratch);
     if (corrupt_token && !out.empty()) out[0].token = static_cast<mdlm::token_id>(inner.vocab + 3);
-    if (!req.kl) return;
-    mdlm::kl_history& h = kl[req.sequence];
-    if (req.step == 0) h.reset(tokens.size(), inner.vocab);
-    for (std::size_t i = 0; i < req.rows.size(); ++i)
-      out[i].kl = h.update(req.rows[i], std::span<const float>(buffer).subspan(req.rows[i] * inner.vocab, inner.vocab));
+    kl.fill(std::span<const float>(buffer), tokens.size(), inner.vocab, req, out);
   }
 };
 static_assert(mdlm::check_row_statistics_model<rows_only_model>());

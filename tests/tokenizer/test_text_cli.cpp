@@ -149,7 +149,7 @@ TEST_CASE("text prompts end to end on a tiny LLaDA checkpoint with a real tokeni
     bad(gen + " --prompt Hi --prompt-ids 1", "give the prompt with one of");
     bad(gen + " --prompt-ids 1 --chat", "--chat needs a text prompt");
     bad(gen + " --prompt Hi --system S", "--system needs --chat");
-    bad(gen + " --prompt-file " + q(dir / "absent.txt"), "cannot read the file");
+    bad(gen + " --prompt-file " + q(dir / "absent.txt"), "absent.txt: no such file");
     write(dir / "bad.txt", "caf\xC3");
     bad(gen + " --prompt-file " + q(dir / "bad.txt"), "not valid UTF-8 (byte 3");
     // A checkpoint without tokenizer files: the text path names the file and the ids alternative.

@@ -89,8 +89,10 @@ void strict_integers(CLI::App& app) {
 int main(int argc, char** argv) {
   // OpenMP threads sleep instead of spinning when idle: on a shared machine a spinning team takes
   // cores from the other processes and the forward slows down many times (71 s against 2.8 s with
-  // two threads and the other core busy); a user's own OMP_WAIT_POLICY is kept.
-  ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+  // two threads and the other core busy). libgomp reads OMP_WAIT_POLICY once, when it is loaded,
+  // so the tool re-executes itself with it set; a user's own OMP_WAIT_POLICY is kept.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
+    ::execv("/proc/self/exe", argv);  // returns only on failure: then run as is
   CLI::App app{"mdlm: sampling algorithms for masked diffusion language models"};
   app.require_subcommand(1);
   mdlm::tool::register_demo(app);

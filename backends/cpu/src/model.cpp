@@ -238,13 +238,7 @@ void model::row_choices(std::span<const token_id> tokens, const row_request& req
   scratch_.reserve(vocab);
   compute_row_choices(std::span<const float>(row_logits_.data(), tokens.size() * vocab), vocab, plain, out, nullptr,
                       scratch_);
-  if (!request.kl) return;
-  kl_history& h = kl_[request.sequence];
-  if (request.step == 0 || h.length() != tokens.size()) h.reset(tokens.size(), vocab);
-  for (std::size_t i = 0; i < request.rows.size(); ++i) {
-    const std::size_t p = request.rows[i];
-    out[i].kl = h.update(p, std::span<const float>(row_logits_.data() + p * vocab, vocab));
-  }
+  kl_.fill(std::span<const float>(row_logits_), tokens.size(), vocab, request, out);
 }
 
 void model::batch_row_choices(std::span<const token_id> tokens, std::size_t batch, std::span<const row_request> requests,

@@ -152,7 +152,7 @@ class model {
   std::vector<float> row_logits_;     // row_choices: L x V, only the requested rows written
   mdlm::detail::choice_scratch scratch_;
   std::vector<float> inv_freq_;
-  std::map<std::uint32_t, kl_history> kl_;  // row_request::kl: previous distributions per sequence
+  kl_histories kl_;  // row_request::kl: previous distributions per sequence
 };
 
 static_assert(check_conditional_model<model>());
