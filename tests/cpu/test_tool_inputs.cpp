@@ -6,7 +6,9 @@
 #ifdef MDLM_TOOL_PATH
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <span>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -78,6 +80,14 @@ TEST_CASE("tool: integer options are decimal and non-negative", "[cpu][tool][aud
   rejects(dir, gen + "--gen-length -1", "--gen-length: -1 is negative");
   rejects(dir, gen + "--gen-length 8x", "--gen-length: 8x is not a decimal integer");
   rejects(dir, "eval -n -1", "--n: -1 is negative");
+  // Policy parameters are checked before the weights load: a FIFO in place of the weights would
+  // block a load, so a rejection here shows the order.
+  const auto lazy = dir / "lazy";
+  fs::copy(ck, lazy, fs::copy_options::recursive);
+  fs::remove(lazy / "model.safetensors");
+  REQUIRE(::mkfifo((lazy / "model.safetensors").c_str(), 0600) == 0);
+  rejects(dir, "generate --model " + q(lazy) + " --prompt-ids 1 --policy med --lambda -1", "lambda");
+  rejects(dir, "generate --model " + q(lazy) + " --prompt-ids 1 --policy eb --gamma -2", "gamma");
   // 010 is ten, not octal eight: 3 prompt tokens + 10 generated.
   const auto r = tool(dir, gen + "--gen-length 010 --steps 10 --json");
   REQUIRE(r.rc == 0);
@@ -126,6 +136,21 @@ TEST_CASE("checkpoint reader: sizes, types and duplicates in config.json", "[cpu
   fs::remove_all(dir);
 }
 
+TEST_CASE("safetensors reader: messages never echo raw binary", "[cpu][tool][audit]") {
+  const std::string img = mdlm::test::safetensors_image(std::string("\x80\xff{}", 4), "");
+  try {
+    (void)mdlm::hf::parse_safetensors(std::as_bytes(std::span<const char>(img.data(), img.size())), "f");
+    FAIL("a malformed header was accepted");
+  } catch (const mdlm::hf::checkpoint_error& e) {
+    const std::string m = e.what();
+    CHECK(std::all_of(m.begin(), m.end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return u >= 0x20 && u < 0x7f;
+    }));
+    CHECK_THAT(m, Contains("\\x"));
+  }
+}
+
 TEST_CASE("tool: input files are bounded regular files", "[cpu][tool][audit]") {
   const auto dir = mdlm::test::scratch_dir("inputs_files");
   const auto ck = tiny(dir);
@@ -161,6 +186,26 @@ TEST_CASE("tool: nothing the user has is overwritten by a failed or mistyped com
   rejects(dir, "posterior --model " + q(ck) + " --problems " + q(problems) + " --out " + q(problems),
           "is also an input of this command");
   CHECK(mdlm::test::read_file(problems) == "{}\n");
+  fs::remove_all(dir);
+}
+TEST_CASE("tool: solve reports invalid logits instead of grading them", "[cpu][tool][audit]") {
+  const auto dir = mdlm::test::scratch_dir("inputs_nan");
+  const fs::path root = fs::path(MDLM_GOLDEN_DATA_DIR) / ".." / ".." / "..";
+  const fs::path shipped = root / "reference" / "models" / "arith-llada-3m";
+  REQUIRE(fs::exists(shipped / "model.safetensors"));
+  const auto ck = dir / "nan-model";
+  fs::copy(shipped, ck, fs::copy_options::recursive);
+  // Every weight byte 0xFF: bf16 / fp32 NaN everywhere after the header.
+  std::string image = mdlm::test::read_file(ck / "model.safetensors");
+  std::uint64_t header = 0;
+  for (int i = 7; i >= 0; --i) header = (header << 8) | static_cast<unsigned char>(image[static_cast<std::size_t>(i)]);
+  std::fill(image.begin() + static_cast<std::ptrdiff_t>(8 + header), image.end(), '\xff');
+  mdlm::test::write_file(ck / "model.safetensors", image);
+  const auto r = tool(dir, "solve --model " + q(ck) + " -n 1 --problems " +
+                              q(root / "reference" / "tasks" / "data" / "arith_test.jsonl"));
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.err, Contains("invalid logit row"));
+  CHECK_THAT(r.out, !Contains("WRONG"));
   fs::remove_all(dir);
 }
 #endif

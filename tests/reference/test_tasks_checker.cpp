@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unistd.h>
 
 #include "mdlm/reference/tasks/checker.hpp"
 #include "mdlm/reference/tasks/problems.hpp"
@@ -115,4 +116,18 @@ TEST_CASE("checker: numbers, answers and steps edge cases", "[tasks][checker]") 
   CHECK_FALSE(v.all_steps_correct);
   CHECK_FALSE(tasks::grade("", 0).all_steps_correct);
   CHECK(tasks::reasoning_part("a\nThe answer is 3") == "a\n");
+}
+
+TEST_CASE("problems file: answers must be integers, the path a regular file", "[tasks][audit]") {
+  using Catch::Matchers::Contains;
+  const auto dir = std::filesystem::temp_directory_path() / ("mdlm-problems-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  for (const std::string answer : {"63.9", "1e30", "\"63\""}) {
+    INFO("answer " << answer);
+    const auto f = dir / "p.jsonl";
+    std::ofstream(f) << R"({"id": 0, "question": "1+1=", "steps": [], "answer": )" << answer << "}\n";
+    CHECK_THROWS_WITH(tasks::read_problems(f), Contains("line 1") && Contains("is not an integer"));
+  }
+  CHECK_THROWS_WITH(tasks::read_problems(dir), Contains("is not a regular file"));
+  std::filesystem::remove_all(dir);
 }

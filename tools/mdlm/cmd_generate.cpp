@@ -251,6 +251,14 @@ void run_generate(const generate_options& o) {
   choice.top_p = o.top_p;
   choice.top_k = o.top_k;
   choice.validate();
+  // The policy's own parameters (--lambda, --gamma, --tau, --factor, --k-max) before the weights load.
+  switch (policy) {
+    case policy_name::fast_dllm_threshold: fast_dllm_threshold{.tau = o.tau}.validate(); break;
+    case policy_name::fast_dllm_factor: fast_dllm_factor{.factor = o.factor}.validate(); break;
+    case policy_name::eb: eb_sampler{.gamma = o.gamma}.validate(); break;
+    case policy_name::med: med{.lambda = o.lambda, .k_max = o.k_max}.validate(); break;
+    default: break;
+  }
 
   device_model m = load_on_device(dir, o.device, 1, prompt.size() + o.gen_length);
   const canvas c = make_canvas(prompt, o.gen_length, m.mask_token());

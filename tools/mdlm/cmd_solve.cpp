@@ -9,6 +9,7 @@
 #if MDLM_TOOL_HAVE_TASKS
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,6 +71,9 @@ struct tally {
 
 void report(const char* label, const harness::tasks::tokenizer& tok, const reasoning_template& t,
             const decode_result& r, std::int64_t gold, const char* exit_note, tally& sum) {
+  // A model with invalid logits has no answer to grade: say so instead of "answer none (WRONG)".
+  if (r.status == decode_status::invalid_logits)
+    throw std::runtime_error(detail::concat(label, ": ", r.message));
   const std::span<const token_id> region(r.tokens.data() + t.canvas.region_begin, t.canvas.region_length());
   const auto v = harness::tasks::grade(tok.decode(region), gold);
   sum.correct += v.answer_correct ? 1U : 0U;

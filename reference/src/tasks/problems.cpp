@@ -13,6 +13,9 @@
 namespace mdlm::reference::tasks {
 
 std::vector<problem> read_problems(const std::filesystem::path& path) {
+  std::error_code ec;
+  mdlm::detail::require(std::filesystem::is_regular_file(path, ec), "problem file ", path.string(),
+                        " is not a regular file");
   std::ifstream in(path);
   mdlm::detail::require(static_cast<bool>(in), "problem file ", path.string(), " cannot be opened");
   std::vector<problem> out;
@@ -27,7 +30,12 @@ std::vector<problem> read_problems(const std::filesystem::path& path) {
       p.id = j.at("id").get<std::int64_t>();
       p.question = j.at("question").get<std::string>();
       p.steps = j.at("steps").get<std::vector<std::string>>();
-      p.answer = j.at("answer").get<std::int64_t>();
+      const auto& answer = j.at("answer");
+      // Integers only: get<int64_t> would truncate 63.9 to 63 and 1e30 is undefined behaviour.
+      if (!answer.is_number_integer())
+        mdlm::detail::throw_invalid("problem file ", path.string(), " line ", line_no, ": answer ", answer.dump(),
+                                    " is not an integer");
+      p.answer = answer.get<std::int64_t>();
       out.push_back(std::move(p));
     } catch (const nlohmann::json::exception& e) {
       mdlm::detail::throw_invalid("problem file ", path.string(), " line ", line_no, ": ", e.what());
