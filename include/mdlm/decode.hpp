@@ -248,6 +248,8 @@ class decode_session {
   }
 
   [[nodiscard]] bool done() const noexcept { return done_; }
+  //! Whether the model calls of this run return logit rows (told to `add_rows` in row_query::logits).
+  void set_logits_interface(bool logits) noexcept { logits_interface_ = logits; }
   [[nodiscard]] std::span<const token_id> tokens() const noexcept { return result_.tokens; }
   [[nodiscard]] std::size_t length() const noexcept { return result_.tokens.size(); }
   //! The most model calls this run can make (`decode_options::max_nfe` resolved).
@@ -270,7 +272,7 @@ class decode_session {
     if constexpr (declared) {
       extra_rows_.clear();
       const row_query q{result_.nfe, batch_index_, region_begin_, region_end_, block_begin_,
-                        block_end_,  mask_,        result_.tokens};
+                        block_end_,  mask_,        result_.tokens, logits_interface_};
       if constexpr (declares_rows<Policy>) opt_.policy.add_rows(q, extra_rows_);
       (add_declared_rows(observers, q), ...);
       for (std::size_t p : extra_rows_)
@@ -465,6 +467,7 @@ class decode_session {
   std::size_t masked_total_ = 0;
   std::size_t idle_steps_ = 0;  // steps that changed nothing, in total (adaptive runs)
   bool done_ = false;
+  bool logits_interface_ = false;  // the calls return logit rows (row_query::logits)
 };
 
 }  // namespace detail
@@ -528,6 +531,7 @@ template <decodable_model Model, unmasking_policy Policy, class... Observers>
   const bool rows = detail::use_row_interface<Model, Policy, std::remove_cvref_t<Observers>...>(options.interface, note);
   const std::size_t vocab = static_cast<std::size_t>(model.vocab_size());
   detail::decode_session<Policy> session(c, options, rng, vocab, static_cast<token_id>(model.mask_token()), 0);
+  session.set_logits_interface(!rows);
   std::vector<float> logits(rows ? 0 : session.length() * vocab);
   while (!session.done()) {
     const row_request& request = session.prepare(observers...);
@@ -578,6 +582,7 @@ template <batch_decodable_model Model, unmasking_policy Policy, class... Observe
     detail::require(canvases[b].size() == length, "canvas ", b, " has length ", canvases[b].size(),
                     " but canvas 0 has length ", length, ": a batch needs equal lengths");
     sessions.emplace_back(canvases[b], options, rng, vocab, mask, b);
+    sessions.back().set_logits_interface(!rows);
   }
   std::vector<token_id> tokens(canvases.size() * length);
   std::vector<float> logits(rows ? 0 : canvases.size() * length * vocab);

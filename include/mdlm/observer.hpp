@@ -68,9 +68,7 @@ struct step_event {
   //! The statistics of canvas position `pos` at this call, or nullptr when the step did not compute
   //! them (declare the row with `add_rows`). O(log rows).
   [[nodiscard]] const row_choice* stats_at(std::size_t pos) const noexcept {
-    const auto it = std::lower_bound(row_positions.begin(), row_positions.end(), pos);
-    if (it == row_positions.end() || *it != pos) return nullptr;
-    return &row_stats[static_cast<std::size_t>(it - row_positions.begin())];
+    return detail::row_stats_at(row_positions, row_stats, pos);
   }
 };
 
@@ -82,6 +80,9 @@ struct row_query {
   std::size_t block_begin = 0, block_end = 0;    //!< current block
   token_id mask = 0;                             //!< mask token id
   std::span<const token_id> tokens{};            //!< the canvas before the call
+  //! The call returns logit rows (the logits interface): a part that can compute what it needs
+  //! from `step_context::logits` / `step_event::logits` need not declare rows for statistics.
+  bool logits = false;
 };
 
 namespace detail {

@@ -69,6 +69,12 @@ struct step_context {
   //! rows) and their statistics, as observers see them (observer.hpp).
   std::span<const std::size_t> row_positions{};
   std::span<const row_choice> row_stats{};
+
+  //! The statistics of canvas position `pos` at this call, or nullptr when the step did not compute
+  //! them (declare the row with `add_rows`). O(log rows).
+  [[nodiscard]] const row_choice* stats_at(std::size_t pos) const noexcept {
+    return detail::row_stats_at(row_positions, row_stats, pos);
+  }
 };
 
 //! A policy's decision: candidate indices to unmask and canvas positions to re-mask.

@@ -24,24 +24,11 @@ using json = nlohmann::json;
 
 namespace {
 
-struct tool_run {
-  int rc = -1;
-  std::string out, err;
-};
+using tool_run = mdlm::test::tool_result;
 
-// Runs `mdlm <args>` with stdout / stderr captured in files of `dir`. One OpenMP thread: on a loaded
-// machine, OpenMP barriers waiting for a descheduled thread make tiny forwards 100x slower, and the
-// output does not depend on the thread count (tested in test_model.cpp).
+// `mdlm <args>` (support.hpp: one OpenMP thread, stdout / stderr captured in files of `dir`).
 tool_run run_tool(const std::filesystem::path& dir, const std::string& args) {
-  const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = std::string("OMP_NUM_THREADS=1 '") + MDLM_TOOL_PATH + "' " + args + " >'" + out.string() + "' 2>'" +
-                          err.string() + "' </dev/null";
-  const int status = std::system(cmd.c_str());
-  tool_run r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = mdlm::test::read_file(out);
-  r.err = mdlm::test::read_file(err);
-  return r;
+  return mdlm::test::run_tool(MDLM_TOOL_PATH, dir, args);
 }
 
 std::filesystem::path parity_dir() {

@@ -5,7 +5,6 @@
 //! src/model/llada_klass.py and dream_klass.py). The stateful policy of mdlm: it remembers each
 //! position's previous distribution and a rolling history of KL divergences.
 
-#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <cstddef>
@@ -70,8 +69,10 @@ struct klass {
     return st;
   }
 
-  //! Every masked position of the canvas: KLASS records their KL at every step.
+  //! Every masked position of the canvas, on the row-statistics interface: KLASS records their KL
+  //! at every step (on the logits interface it computes the KL from the rows, so it declares none).
   void add_rows(const row_query& q, std::vector<std::size_t>& rows) const {
+    if (q.logits) return;
     for (std::size_t p = 0; p < q.tokens.size(); ++p)
       if (q.tokens[p] == q.mask) rows.push_back(p);
   }
@@ -88,9 +89,8 @@ struct klass {
       return kl_to_previous(ctx.logits.subspan(pos * ctx.vocab, ctx.vocab),
                             std::span<float>(st.previous.data() + pos * st.vocab, st.vocab));
     }
-    const auto it = std::lower_bound(ctx.row_positions.begin(), ctx.row_positions.end(), pos);
-    if (it == ctx.row_positions.end() || *it != pos) return std::numeric_limits<double>::quiet_NaN();
-    return ctx.row_stats[static_cast<std::size_t>(it - ctx.row_positions.begin())].kl;
+    const row_choice* c = ctx.stats_at(pos);
+    return c != nullptr ? c->kl : std::numeric_limits<double>::quiet_NaN();
   }
 
   [[nodiscard]] bool stable(const state_type& st, std::size_t pos) const noexcept {

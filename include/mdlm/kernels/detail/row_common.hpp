@@ -5,6 +5,7 @@
 //! exact Gumbel key, the scalar double-precision path and the assembly of a row's result from the
 //! vector accumulators.
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
@@ -37,6 +38,16 @@ struct row_choice {
 };
 
 namespace detail {
+
+//! The entry of `stats` for canvas position `pos`, where stats[i] belongs to positions[i]
+//! (ascending), or nullptr when `pos` is not among them. O(log n). Shared by step_event and
+//! step_context (`stats_at`).
+[[nodiscard]] inline const row_choice* row_stats_at(std::span<const std::size_t> positions,
+                                                    std::span<const row_choice> stats, std::size_t pos) noexcept {
+  const auto it = std::lower_bound(positions.begin(), positions.end(), pos);
+  if (it == positions.end() || *it != pos) return nullptr;
+  return &stats[static_cast<std::size_t>(it - positions.begin())];
+}
 
 //! The Gumbel-max key of token v: z_v * (1/T) - log(-log U_v), in double precision as LLaDA's
 //! `add_gumbel_noise` requires (shared/spec/samplers.md section 5.1); the same key as

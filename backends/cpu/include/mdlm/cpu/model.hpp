@@ -36,9 +36,7 @@
 //! threads at once (it owns its work buffers).
 
 #include <cstddef>
-#include <cstdint>
 #include <filesystem>
-#include <map>
 #include <new>
 #include <span>
 #include <vector>
