@@ -64,11 +64,13 @@ struct tool_result {
   std::string out, err;
 };
 
-//! Runs `tool args` (one OpenMP thread) with stdout / stderr captured in files of `dir`.
-inline tool_result run_tool(const std::string& tool, const std::filesystem::path& dir, const std::string& args) {
+//! Runs `tool args` (one OpenMP thread) with stdout / stderr captured in files of `dir`; `shell_prefix`
+//! runs first in the same shell (e.g. "ulimit -v 600000;").
+inline tool_result run_tool(const std::string& tool, const std::filesystem::path& dir, const std::string& args,
+                            const std::string& shell_prefix = {}) {
   const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = "OMP_NUM_THREADS=1 '" + tool + "' " + args + " >'" + out.string() + "' 2>'" + err.string() +
-                          "' </dev/null";
+  const std::string cmd = shell_prefix + " OMP_NUM_THREADS=1 '" + tool + "' " + args + " >'" + out.string() + "' 2>'" +
+                          err.string() + "' </dev/null";
   const int status = std::system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out), read_file(err)};
 }

@@ -254,6 +254,7 @@ TEST_CASE("sharded checkpoints resolve every tensor through the index", "[checkp
     const std::size_t s = i++ % 3;
     shards[s].push_back({t.name, t.shape, values.back()});
     index["weight_map"][t.name] = "model-0000" + std::to_string(s + 1) + "-of-00003.safetensors";
+    index["metadata"]["total_size"] = index["metadata"]["total_size"].get<std::uint64_t>() + (t.end - t.begin);
   }
   for (std::size_t s = 0; s < 3; ++s)
     write_safetensors(sharded / ("model-0000" + std::to_string(s + 1) + "-of-00003.safetensors"), shards[s]);

@@ -7,12 +7,15 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <catch2/catch.hpp>
 #include <span>
 #include <filesystem>
 #include <string>
 #include <thread>
 
+#include "mdlm/cpu/checkpoint_names.hpp"
 #include "mdlm/cpu/make_checkpoint.hpp"
 #include "mdlm/cpu/model.hpp"
 #include "support.hpp"
@@ -42,7 +45,8 @@ void rejects(const fs::path& dir, const std::string& args, const std::string& me
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 }
 
-fs::path tiny(const fs::path& dir) {
+//! The shape of CK (tests/README.md).
+mdlm::cpu::tiny_checkpoint_spec tiny_spec() {
   mdlm::cpu::tiny_checkpoint_spec s;
   s.layers = 2;
   s.d_model = 64;
@@ -51,8 +55,12 @@ fs::path tiny(const fs::path& dir) {
   s.mlp = 96;
   s.vocab = 320;
   s.seed = 1;
+  return s;
+}
+
+fs::path tiny(const fs::path& dir) {
   const auto ck = dir / "CK";
-  mdlm::cpu::write_tiny_checkpoint(s, ck);
+  mdlm::cpu::write_tiny_checkpoint(tiny_spec(), ck);
   return ck;
 }
 
@@ -188,6 +196,129 @@ TEST_CASE("tool: nothing the user has is overwritten by a failed or mistyped com
   CHECK(mdlm::test::read_file(problems) == "{}\n");
   fs::remove_all(dir);
 }
+TEST_CASE("checkpoint reader: info and generate apply one rule to the index's total_size", "[cpu][tool][audit]") {
+  const auto dir = mdlm::test::scratch_dir("inputs_total_size");
+  const auto ck = tiny(dir);
+  // One shard named by an index; total_size stated right, wrong, or not at all.
+  std::uint64_t bytes = 0;
+  std::string map;
+  {
+    const mdlm::cpu::safetensors_file f(ck / "model.safetensors");
+    for (const auto& t : f.header().tensors) {
+      bytes += t.end - t.begin;
+      map += (map.empty() ? "" : ", ") + ("\"" + t.name + "\": \"model-00001-of-00001.safetensors\"");
+    }
+  }
+  fs::rename(ck / "model.safetensors", ck / "model-00001-of-00001.safetensors");
+  const auto index = [&](const std::string& metadata) {
+    mdlm::test::write_file(ck / "model.safetensors.index.json", "{" + metadata + "\"weight_map\": {" + map + "}}");
+  };
+  const std::string info = "info --model " + q(ck);
+  const std::string gen = "generate --model " + q(ck) + " --prompt-ids 1,2,3 --gen-length 4 --steps 4";
+  for (const std::string& metadata :
+       {std::string(), std::string("\"metadata\": {},"), "\"metadata\": {\"total_size\": " + std::to_string(bytes) + "},"}) {
+    INFO(metadata);
+    index(metadata);
+    CHECK(tool(dir, info).rc == 0);
+    CHECK(tool(dir, gen).rc == 0);
+  }
+  index("\"metadata\": {\"total_size\": " + std::to_string(bytes + 2) + "},");
+  rejects(dir, info, "metadata.total_size = " + std::to_string(bytes + 2) + " bytes, but the tensors it lists hold " +
+                         std::to_string(bytes) + " bytes");
+  rejects(dir, gen, "metadata.total_size = " + std::to_string(bytes + 2) + " bytes, but the tensors it lists hold");
+  index("\"metadata\": {\"total_size\": \"12\"},");
+  rejects(dir, info, "metadata.total_size = \"12\" is not a non-negative integer byte count");
+  rejects(dir, gen, "metadata.total_size = \"12\" is not a non-negative integer byte count");
+  // Without the shard, info checks the metadata alone, by the same rule: absent is accepted.
+  fs::remove(ck / "model-00001-of-00001.safetensors");
+  index("");
+  const auto r = tool(dir, info);
+  CHECK(r.rc == 0);
+  CHECK_THAT(r.out, Contains("index total_size not stated (weights absent: index metadata checked)"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint reader: the index text is parsed strictly", "[cpu][audit]") {
+  using mdlm::cpu::parse_weight_index;
+  const auto ok = parse_weight_index(R"({"metadata": {"total_size": 8}, "weight_map": {"a": "x.safetensors"}})", "I");
+  CHECK(ok.total_size == std::optional<std::uint64_t>(8));
+  CHECK(ok.weight_map.at("a") == "x.safetensors");
+  CHECK_FALSE(parse_weight_index(R"({"weight_map": {}})", "I").total_size.has_value());
+  CHECK_THROWS_WITH(parse_weight_index(R"({"weight_map": {"a": "x", "a": "y"}})", "I"), Contains("I: duplicate key \"a\""));
+  CHECK_THROWS_WITH(parse_weight_index(R"({"metadata": {"total_size": -1}, "weight_map": {}})", "I"),
+                    Contains("metadata.total_size = -1 is not a non-negative integer"));
+  CHECK_THROWS_WITH(parse_weight_index(R"({"metadata": 3, "weight_map": {}})", "I"), Contains("metadata = 3 is not an object"));
+  CHECK_THROWS_WITH(parse_weight_index(R"({"weight_map": {"a": "../x"}})", "I"), Contains("invalid shard file"));
+  CHECK_THROWS_WITH(parse_weight_index(R"({"weight_map": {"a": 1}})", "I"), Contains("is not a file name"));
+  CHECK_THROWS_WITH(parse_weight_index("[]", "I"), Contains("missing weight_map object"));
+  // Non-ASCII bytes in names come back escaped; so do control bytes the JSON parser quotes.
+  for (const auto& [text, shown] : {std::pair<std::string, std::string>{"{\"weight_map\": {\"a\xc3\xa9\": 2}}", "a\\xc3\\xa9"},
+                                    std::pair<std::string, std::string>{"{\"weight_map\": {\"a\x01\": 2}}", "malformed JSON"}}) {
+    try {
+      (void)parse_weight_index(text, "I");
+      FAIL("accepted");
+    } catch (const mdlm::cpu::checkpoint_error& e) {
+      const std::string m = e.what();
+      CHECK_THAT(m, Contains(shown));
+      CHECK(std::none_of(m.begin(), m.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f; }));
+    }
+  }
+}
+
+TEST_CASE("tool: harness commands refuse a question longer than the model's maximum length", "[cpu][tool][audit]") {
+  const auto dir = mdlm::test::scratch_dir("inputs_long_question");
+  const fs::path root = fs::path(MDLM_GOLDEN_DATA_DIR) / ".." / ".." / "..";
+  const fs::path shipped = root / "reference" / "models" / "arith-llada-3m";
+  std::string question;
+  for (int i = 0; i < 12; ++i) question += "Emma has 4 flowers. She gets 29 more flowers from her mom. ";
+  question += "How many flowers does Emma have in the end?";
+  const auto problems = dir / "long.jsonl";
+  mdlm::test::write_file(problems, "{\"id\": 7, \"question\": \"" + question +
+                                       "\", \"steps\": [\"4+29=33\"], \"answer\": 33}\n");
+  const std::string data = " --model " + q(shipped) + " --problems " + q(problems) + " -n 1";
+  const std::string message = "more than the model's max_sequence_length 256";
+  rejects(dir, "eval" + data, "problem id 7: its question (");
+  rejects(dir, "eval" + data, message);
+  rejects(dir, "eval --no-template" + data, message);
+  rejects(dir, "solve" + data, message);
+  rejects(dir, "posterior" + data + " --out " + q(dir / "traces.jsonl"), message);
+  fs::remove_all(dir);
+}
+
+// An address-space limit (ulimit -v) makes allocations fail deterministically. AddressSanitizer
+// reserves terabytes of shadow memory and cannot run under one, so the sanitizer build skips this.
+TEST_CASE("tool: out of memory says what ran out and how much it needed", "[cpu][tool][audit]") {
+#if defined(__SANITIZE_ADDRESS__)
+  SKIP("AddressSanitizer cannot run under an address-space limit");
+#else
+  const auto dir = mdlm::test::scratch_dir("inputs_memory");
+  auto s = tiny_spec();
+  s.max_sequence_length = std::size_t{1} << 24;
+  mdlm::cpu::write_tiny_checkpoint(s, dir / "long");
+  const std::string limit = "ulimit -v 1500000;";  // KiB: about 1.4 GiB of address space
+  auto r = mdlm::test::run_tool(MDLM_TOOL_PATH, dir,
+                                "generate --model " + q(dir / "long") + " --prompt-ids 1,2,3 --gen-length 4000000 --steps 1", limit);
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.err, Contains("out of memory decoding: the logits of 4000003 positions x 320 tokens need 4.8 GiB"));
+  CHECK_THAT(r.err, Contains("the address-space limit (ulimit -v) is 1.4 GiB"));
+  // Weights of 2 x 65536 x 1024 parameters (512 MiB as fp32) under the same limit, with the file mapped.
+  s.layers = 1;
+  s.d_model = 1024;
+  s.heads = 8;
+  s.kv_heads = 8;
+  s.vocab = 65536;
+  s.max_sequence_length = 64;
+  mdlm::cpu::write_tiny_checkpoint(s, dir / "wide");
+  r = mdlm::test::run_tool(MDLM_TOOL_PATH, dir, "generate --model " + q(dir / "wide") + " --prompt-ids 1,2,3 --gen-length 4",
+                           "ulimit -v 700000;");
+  CHECK(r.rc == 1);
+  CHECK_THAT(r.err, Contains("out of memory loading " + (dir / "wide").string() + ": its weights need"));
+  CHECK_THAT(r.err, Contains("as fp32 ("));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  fs::remove_all(dir);
+#endif
+}
+
 TEST_CASE("tool: solve reports invalid logits instead of grading them", "[cpu][tool][audit]") {
   const auto dir = mdlm::test::scratch_dir("inputs_nan");
   const fs::path root = fs::path(MDLM_GOLDEN_DATA_DIR) / ".." / ".." / "..";

@@ -138,10 +138,11 @@ void run_eval(const eval_options& o) {
     rec = std::make_unique<staged_output>("--records", o.records,
                                           std::vector<std::string>{o.data.problems, o.data.model});
 
+  harness::check_canvases_fit(data, with_template);
   device_model m = harness::load_model(o.data, tok, o.batch_size);
   std::vector<reasoning_template> templates;
   templates.reserve(data.problems.size());
-  for (const auto& p : data.problems) templates.push_back(harness::problem_template(tok, p, with_template));
+  for (const auto& p : data.problems) templates.push_back(harness::problem_template(data, p, with_template));
   const auto batches = harness::equal_length_batches(templates, o.batch_size);
 
   const std::size_t n = data.problems.size();

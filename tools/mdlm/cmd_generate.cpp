@@ -183,14 +183,20 @@ decode_result run_decode(device_model& m, const canvas& c, Policy policy, const 
   opt.block_length = block_length;
   opt.steps = steps;
   const counter_rng rng{seed};
-  if (stream != nullptr) return decode(m, c, opt, rng, *stream);  // the streamed text replaces the progress bar
-  if (::isatty(STDERR_FILENO) != 0) {
-    const progress_bar bar{c.region_length()};
-    auto r = decode(m, c, opt, rng, bar);
-    std::fputc('\n', stderr);
-    return r;
-  }
-  return decode(m, c, opt, rng);
+  const std::uint64_t logits_bytes = std::uint64_t{c.tokens.size()} * m.vocab_size() * sizeof(float);
+  const std::string need = "the logits of " + std::to_string(c.tokens.size()) + " positions x " +
+                           std::to_string(m.vocab_size()) + " tokens need " + format_bytes(logits_bytes) +
+                           ", plus the activations";
+  return with_memory_context("decoding", need, [&] {
+    if (stream != nullptr) return decode(m, c, opt, rng, *stream);  // the streamed text replaces the progress bar
+    if (::isatty(STDERR_FILENO) != 0) {
+      const progress_bar bar{c.region_length()};
+      auto r = decode(m, c, opt, rng, bar);
+      std::fputc('\n', stderr);
+      return r;
+    }
+    return decode(m, c, opt, rng);
+  });
 }
 
 void run_generate(const generate_options& o) {

@@ -22,20 +22,19 @@ void register_info(CLI::App& app) {
     const bool has_single = std::filesystem::exists(p / "model.safetensors", ec);
     const bool has_index = std::filesystem::exists(p / "model.safetensors.index.json", ec);
     bool shards_present = false;
-    if (has_index) {
-      const auto r = cpu::check_index_metadata(p, c.dtype == "float32" ? 4 : 2);
-      // Weights are validated fully when the shards are there; the index metadata only otherwise.
-      for (const auto& entry : std::filesystem::directory_iterator(p, ec))
-        if (entry.path().extension() == ".safetensors") shards_present = true;
-      weights = std::to_string(r.tensors) + " tensors in " + std::to_string(r.shards) + " shards, index total_size " +
-                std::to_string(r.total_size) + " bytes";
-    }
+    for (const auto& entry : std::filesystem::directory_iterator(p, ec))
+      if (entry.path().extension() == ".safetensors") shards_present = true;
+    // With weights present, the checks are exactly those of `generate` (checkpoint::open: the index,
+    // its total_size when stated, every tensor); without them, the index metadata alone.
     if (has_single || shards_present) {
       const auto ck = cpu::checkpoint::open(p);
       weights = std::to_string(ck.tensor_names().size()) + " tensors in " + std::to_string(ck.file_count()) +
                 " file(s), validated; dtype " + std::string(cpu::dtype_name(ck.info(ck.tensor_names().front()).type));
     } else if (has_index) {
-      weights += " (weights absent: index metadata checked)";
+      const auto r = cpu::check_index_metadata(p, c.dtype == "float32" ? 4 : 2);
+      weights = std::to_string(r.tensors) + " tensors in " + std::to_string(r.shards) + " shards, index total_size " +
+                (r.total_size ? std::to_string(*r.total_size) + " bytes" : std::string("not stated")) +
+                " (weights absent: index metadata checked)";
     } else {
       weights = "absent (no model.safetensors or index)";
     }

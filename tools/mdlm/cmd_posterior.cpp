@@ -73,6 +73,7 @@ void run_posterior(posterior_options o) {
     const auto ids = wrong_ids(o.only_wrong);
     std::erase_if(data.problems, [&](const harness::tasks::problem& p) { return ids.count(p.id) == 0; });
   }
+  harness::check_canvases_fit(data, true);
   device_model m = harness::load_model(o.data, tok, o.batch_size);
 
   std::vector<reasoning_template> templates;
@@ -81,7 +82,7 @@ void run_posterior(posterior_options o) {
     const auto& p = data.problems[i];
     const auto answer = harness::answer_tokens(tok, p.answer);
     for (std::size_t s = 0; s < o.samples; ++s) {
-      const auto t = harness::problem_template(tok, p, true, static_cast<std::uint32_t>(s));
+      const auto t = harness::problem_template(data, p, true, static_cast<std::uint32_t>(s));
       templates.push_back(posterior_template(t, answer, tok.mask()));
       problem_of.push_back(i);
     }

@@ -122,6 +122,7 @@ void run_score(const score_options& o) {
     out = std::make_unique<std::ofstream>(o.out);
     detail::require(out->good(), "--out ", o.out, ": cannot write the file");
   }
+  harness::check_canvases_fit(data, true);
   device_model m = harness::load_model(d, tok);
   std::vector<double> pos_mean, neg_mean, pos_final, neg_final, pos_h, neg_h;
   std::vector<double> pos_q[3], neg_q[3];
@@ -129,7 +130,7 @@ void run_score(const score_options& o) {
   harness::progress bar("score", items.size());
   std::size_t done = 0;
   for (const auto& it : items) {
-    const auto t = harness::problem_template(tok, *it.problem, true);
+    const auto t = harness::problem_template(data, *it.problem, true);
     auto trace = it.record.at("reasoning_ids").get<std::vector<token_id>>();
     detail::require(trace.size() == t.spans.reasoning.size(), "trace of problem ", it.problem->id, " has ",
                     trace.size(), " reasoning ids but the template's reasoning block has ", t.spans.reasoning.size());

@@ -89,6 +89,7 @@ void run_solve(const solve_options& o) {
   detail::require(std::isfinite(o.gamma) && o.gamma > 0.0, "--gamma ", o.gamma, " must be finite and > 0");
   const auto data = harness::load_task_data(o.data);
   const auto& tok = data.tok;
+  harness::check_canvases_fit(data, true);
   device_model m = harness::load_model(o.data, tok);
   std::printf("mdlm solve: %zu test problems, model %s\n", data.problems.size(), o.data.model.c_str());
   std::printf("  one-token: entropy decoding, one token per model call\n");
@@ -101,7 +102,7 @@ void run_solve(const solve_options& o) {
   const counter_rng rng{0};
   tally a, b;
   for (const auto& p : data.problems) {
-    const auto t = harness::problem_template(tok, p, true);
+    const auto t = harness::problem_template(data, p, true);
     std::printf("Problem %lld: %s\n  gold answer: %lld\n", static_cast<long long>(p.id), p.question.c_str(),
                 static_cast<long long>(p.answer));
     report("one-token", tok, t, decode(m, t.canvas, one, rng), p.answer, "", a);

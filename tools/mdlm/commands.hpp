@@ -6,8 +6,11 @@
 #include <cstdint>
 #include <fstream>
 #include <memory>
+#include <new>
 #include <ostream>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mdlm/types.hpp"
@@ -44,6 +47,24 @@ class staged_output {
   std::unique_ptr<std::ofstream> out_;
   bool committed_ = false;
 };
+
+//! `bytes` as "1.5 GiB" / "12.0 MiB" / "512 bytes".
+std::string format_bytes(std::uint64_t bytes);  // main.cpp
+//! "MemAvailable here is 21.3 GiB" from /proc/meminfo ("" where it cannot be read).
+std::string memory_available();  // main.cpp
+
+//! Runs `f()`; a std::bad_alloc thrown by it becomes a std::runtime_error "out of memory <what>:
+//! <need>; MemAvailable here is ...", so the user learns which step ran out and about how much it
+//! needed instead of a bare "std::bad_alloc". `need` is the caller's estimate, in words.
+template <class F>
+decltype(auto) with_memory_context(const std::string& what, const std::string& need, F&& f) {
+  try {
+    return std::forward<F>(f)();
+  } catch (const std::bad_alloc&) {
+    const std::string avail = memory_available();
+    throw std::runtime_error("out of memory " + what + ": " + need + (avail.empty() ? "" : "; " + avail));
+  }
+}
 
 void register_demo(CLI::App& app);
 //! The reasoning-as-infilling part of `mdlm demo` (demo_infilling.cpp): early exit with MED and

@@ -12,6 +12,7 @@
 #include <utility>
 #include <variant>
 
+#include "commands.hpp"
 #include "mdlm/concepts.hpp"
 #include "mdlm/cpu/checkpoint_names.hpp"
 #include "mdlm/cpu/model.hpp"
@@ -75,7 +76,14 @@ static_assert(BatchedConditionalModel<device_model>);
 inline device_model load_on_device(const std::filesystem::path& dir, const std::string& device, std::size_t batch,
                                    std::size_t length, const cpu::model_options& cpu_options = {}) {
   detail::require(device == "cpu" || device == "cuda", "--device ", device, ": expected cpu or cuda");
-  if (device == "cpu") return device_model(cpu::model::load(dir, cpu_options));
+  if (device == "cpu") {
+    const cpu::model_config cfg = cpu::read_model_config(dir);
+    const std::uint64_t params = cfg.parameter_count();
+    return with_memory_context("loading " + dir.string(),
+                               "its weights need " + format_bytes(params * sizeof(float)) + " as fp32 (" +
+                                   std::to_string(params) + " parameters x 4 bytes)",
+                               [&] { return device_model(cpu::model::load(dir, cpu_options)); });
+  }
 #if MDLM_TOOL_HAVE_CUDA
   const cpu::model_config cfg = cpu::read_model_config(dir);
   const cuda::device_info dev = cuda::query_device(0);

@@ -61,6 +61,7 @@ inline void add_data_options(CLI::App* cmd, data_options& d) {
 struct task_data {
   tasks::tokenizer tok;
   std::vector<tasks::problem> problems;  // the selected ones
+  std::size_t max_length = 0;            // the model's max_sequence_length (config.json; 0 = unbounded)
 };
 
 inline task_data load_task_data(const data_options& d) {
@@ -76,7 +77,8 @@ inline task_data load_task_data(const data_options& d) {
                   all.size(), " problems of ", d.problems);
   std::vector<tasks::problem> chosen(all.begin() + static_cast<std::ptrdiff_t>(d.offset),
                                      all.begin() + static_cast<std::ptrdiff_t>(end));
-  return {std::move(tok), std::move(chosen)};
+  const std::size_t max_length = cpu::read_model_config(model_dir).max_sequence_length;
+  return {std::move(tok), std::move(chosen), max_length};
 }
 
 // On --device cuda the memory check assumes batches of `batch` canvases of up to the model's
@@ -96,17 +98,34 @@ inline device_model load_model(const data_options& d, const tasks::tokenizer& to
 // A problem written as the reasoning template (prompt, reasoning masks, "The answer is ", answer
 // masks) or as the plain canvas (prompt, gen_length masks). The canvas's random-number key is the
 // problem id (plus `sample` * 2^20 for repeated samples), so results do not depend on batching.
-inline reasoning_template problem_template(const tasks::tokenizer& tok, const tasks::problem& p, bool with_template,
+// A canvas longer than the model's max_sequence_length is refused (std::invalid_argument naming the
+// problem), as `generate` refuses a prompt that does not fit: positions past the maximum were never
+// trained, and every command of the harness shares this check.
+inline reasoning_template problem_template(const task_data& data, const tasks::problem& p, bool with_template,
                                            std::uint32_t sample = 0) {
+  const auto& tok = data.tok;
   const auto prompt = tasks::prompt_ids(tok, p.question);
   const auto key = static_cast<std::uint32_t>(p.id) + (sample << 20U);
-  if (!with_template) return plain_template(prompt, tok.spec().gen_length, tok.mask(), key);
-  template_layout layout;
-  layout.prompt = prompt;
-  layout.reasoning_length = tasks::reasoning_block_length(tok);
-  layout.delimiter = tok.encode(tok.spec().answer_delimiter);
-  layout.answer_length = tok.spec().answer_block;
-  return make_template(layout, tok.mask(), key);
+  reasoning_template t;
+  if (!with_template) {
+    t = plain_template(prompt, tok.spec().gen_length, tok.mask(), key);
+  } else {
+    template_layout layout;
+    layout.prompt = prompt;
+    layout.reasoning_length = tasks::reasoning_block_length(tok);
+    layout.delimiter = tok.encode(tok.spec().answer_delimiter);
+    layout.answer_length = tok.spec().answer_block;
+    t = make_template(layout, tok.mask(), key);
+  }
+  detail::require(data.max_length == 0 || t.canvas.size() <= data.max_length, "problem id ", p.id, ": its question (",
+                  prompt.size(), " tokens) makes a canvas of ", t.canvas.size(),
+                  " positions, more than the model's max_sequence_length ", data.max_length);
+  return t;
+}
+
+// Checks, before the model loads, that every selected problem's canvas fits the model.
+inline void check_canvases_fit(const task_data& data, bool with_template) {
+  for (const auto& p : data.problems) (void)problem_template(data, p, with_template);
 }
 
 // The answer block tokens of `answer` (digits, then EOS).

@@ -1,18 +1,48 @@
 // SPDX-License-Identifier: MIT
 // `mdlm`: command-line entry point. Bad input exits with code 2 and a one-line message.
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <new>
 #include <stdexcept>
 #include <string>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "commands.hpp"
 
 namespace mdlm::tool {
+
+std::string format_bytes(std::uint64_t bytes) {
+  char buf[64];
+  if (bytes >= (std::uint64_t{1} << 30)) std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1u << 30));
+  else if (bytes >= (std::uint64_t{1} << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1u << 20));
+  else std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+  return buf;
+}
+
+std::string memory_available() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  std::uint64_t kib = 0;
+  std::string unit;
+  std::string out;
+  while (f >> key >> kib >> unit)
+    if (key == "MemAvailable:") {
+      out = "MemAvailable here is " + format_bytes(kib * 1024);
+      break;
+    }
+  // An address-space limit (ulimit -v) fails allocations long before memory runs out: say so.
+  rlimit as{};
+  if (::getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+    out += (out.empty() ? "" : ", ") + std::string("the address-space limit (ulimit -v) is ") +
+           format_bytes(static_cast<std::uint64_t>(as.rlim_cur));
+  return out;
+}
 
 std::string read_input_file(const std::string& option, const std::string& path) {
   std::error_code ec;
@@ -124,6 +154,13 @@ int main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "mdlm: %s\n", e.what());
     return mdlm::tool::usage_error;
+  } catch (const std::bad_alloc&) {
+    // Allocation sites with a known size say so (with_memory_context); anything else lands here.
+    const std::string avail = mdlm::tool::memory_available();
+    std::fprintf(stderr, "mdlm: error: out of memory (an allocation failed%s%s); reduce the sizes asked for "
+                 "(--gen-length, --batch-size, -n) or use a machine with more memory\n",
+                 avail.empty() ? "" : "; ", avail.c_str());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mdlm: error: %s\n", e.what());
     return 1;

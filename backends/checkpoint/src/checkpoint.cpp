@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "mdlm/detail/errors.hpp"
+#include "parse_support.hpp"
 
 namespace mdlm::hf {
 
@@ -16,7 +17,7 @@ using json = nlohmann::json;
 
 template <class... Parts>
 [[noreturn]] void fail(const std::filesystem::path& where, Parts&&... parts) {
-  throw checkpoint_error(mdlm::detail::concat(where.string(), ": ", std::forward<Parts>(parts)...));
+  throw checkpoint_error(detail::printable(mdlm::detail::concat(where.string(), ": ", std::forward<Parts>(parts)...)));
 }
 
 std::string shape_string(const std::vector<std::uint64_t>& shape) {
@@ -25,8 +26,7 @@ std::string shape_string(const std::vector<std::uint64_t>& shape) {
   return s + "]";
 }
 
-// The index's weight_map as (tensor name -> shard file name), validated.
-std::map<std::string, std::string> read_weight_map(const std::filesystem::path& index_path, std::uint64_t* total_size) {
+std::string read_index_text(const std::filesystem::path& index_path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(index_path, ec)) fail(index_path, "not a regular file");
   constexpr std::uintmax_t max_index_bytes = std::uintmax_t{64} << 20;  // published indexes: < 100 KB
@@ -36,32 +36,45 @@ std::map<std::string, std::string> read_weight_map(const std::filesystem::path& 
   if (!f) fail(index_path, "cannot open");
   std::ostringstream os;
   os << f.rdbuf();
-  json j;
-  try {
-    j = json::parse(os.str());
-  } catch (const json::exception& e) {
-    fail(index_path, "malformed JSON: ", e.what());
-  }
-  if (!j.is_object() || !j.contains("weight_map") || !j.at("weight_map").is_object())
-    fail(index_path, "missing weight_map object");
-  std::map<std::string, std::string> map;
-  for (auto it = j.at("weight_map").begin(); it != j.at("weight_map").end(); ++it) {
-    if (!it.value().is_string()) fail(index_path, "weight_map entry ", it.key(), " is not a file name");
-    const std::string file = it.value().get<std::string>();
-    if (file.empty() || file.find('/') != std::string::npos || file == "." || file == "..")
-      fail(index_path, "weight_map entry ", it.key(), " names an invalid shard file \"", file, "\"");
-    map.emplace(it.key(), file);
-  }
-  if (total_size != nullptr) {
-    *total_size = 0;
-    if (j.contains("metadata") && j.at("metadata").is_object() && j.at("metadata").contains("total_size") &&
-        j.at("metadata").at("total_size").is_number_unsigned())
-      *total_size = j.at("metadata").at("total_size").get<std::uint64_t>();
-  }
-  return map;
+  return os.str();
+}
+
+// The rule shared by `checkpoint::open` and `check_index_metadata`: a stated total_size must equal
+// the bytes of the tensors the index lists (absent: nothing to check).
+void check_total_size(const std::filesystem::path& index_path, const weight_index& index, std::uint64_t bytes,
+                      std::string_view how) {
+  if (index.total_size && *index.total_size != bytes)
+    fail(index_path, "metadata.total_size = ", *index.total_size, " bytes, but ", how, " ", bytes, " bytes");
 }
 
 }  // namespace
+
+weight_index parse_weight_index(std::string_view json_text, std::string_view label) {
+  auto bad = [&](auto&&... parts) {
+    throw checkpoint_error(
+        detail::printable(mdlm::detail::concat(label, ": ", std::forward<decltype(parts)>(parts)...)));
+  };
+  const json j = detail::parse_json_strict(json_text, label);
+  if (!j.is_object() || !j.contains("weight_map") || !j.at("weight_map").is_object()) bad("missing weight_map object");
+  weight_index index;
+  for (auto it = j.at("weight_map").begin(); it != j.at("weight_map").end(); ++it) {
+    if (!it.value().is_string()) bad("weight_map entry ", it.key(), " is not a file name");
+    const std::string file = it.value().get<std::string>();
+    if (file.empty() || file.find('/') != std::string::npos || file == "." || file == "..")
+      bad("weight_map entry ", it.key(), " names an invalid shard file \"", file, "\"");
+    index.weight_map.emplace(it.key(), file);
+  }
+  if (j.contains("metadata")) {
+    const json& m = j.at("metadata");
+    if (!m.is_object() && !m.is_null()) bad("metadata = ", m.dump(), " is not an object");
+    if (m.is_object() && m.contains("total_size") && !m.at("total_size").is_null()) {
+      if (!m.at("total_size").is_number_unsigned())
+        bad("metadata.total_size = ", m.at("total_size").dump(), " is not a non-negative integer byte count");
+      index.total_size = m.at("total_size").get<std::uint64_t>();
+    }
+  }
+  return index;
+}
 
 checkpoint checkpoint::open(const std::filesystem::path& dir, const checkpoint_options& options) {
   checkpoint c;
@@ -70,10 +83,10 @@ checkpoint checkpoint::open(const std::filesystem::path& dir, const checkpoint_o
   std::error_code ec;
   const auto index_path = dir / "model.safetensors.index.json";
   const auto single_path = dir / "model.safetensors";
-  std::map<std::string, std::string> weight_map;
   const bool sharded = std::filesystem::exists(index_path, ec);
   if (sharded) {
-    weight_map = read_weight_map(index_path, nullptr);
+    const weight_index index = parse_weight_index(read_index_text(index_path), index_path.string());
+    const auto& weight_map = index.weight_map;
     std::map<std::string, std::size_t> file_ids;
     for (const auto& [name, file] : weight_map) {
       if (file_ids.emplace(file, c.files_.size()).second) {
@@ -92,6 +105,9 @@ checkpoint checkpoint::open(const std::filesystem::path& dir, const checkpoint_o
       for (const auto& t : c.files_[id].header().tensors)
         if (!weight_map.contains(t.name) && !options.allow_unexpected_tensors)
           fail(c.files_[id].path(), "tensor ", t.name, " is not listed in ", index_path.filename().string());
+    std::uint64_t bytes = 0;
+    for (const auto& [name, e] : c.tensors_) bytes += e.info->end - e.info->begin;
+    check_total_size(index_path, index, bytes, "the tensors it lists hold");
   } else {
     if (!std::filesystem::exists(single_path, ec))
       fail(dir, "missing weights: neither model.safetensors nor model.safetensors.index.json exists");
@@ -148,7 +164,9 @@ index_report check_index_metadata(const std::filesystem::path& dir, std::size_t 
   std::error_code ec;
   if (!std::filesystem::exists(index_path, ec)) fail(index_path, "missing file");
   index_report r;
-  const auto weight_map = read_weight_map(index_path, &r.total_size);
+  const weight_index index = parse_weight_index(read_index_text(index_path), index_path.string());
+  const auto& weight_map = index.weight_map;
+  r.total_size = index.total_size;
   std::set<std::string> shards;
   for (const auto& kv : weight_map) shards.insert(kv.second);
   r.shards = shards.size();
@@ -165,9 +183,9 @@ index_report check_index_metadata(const std::filesystem::path& dir, std::size_t 
   }
   for (const auto& kv : weight_map)
     if (!expected_names.contains(kv.first)) fail(index_path, "unexpected tensor ", kv.first, " (not implied by config.json)");
-  if (r.total_size != r.parameters * bytes_per_element)
-    fail(index_path, "metadata.total_size = ", r.total_size, " bytes, but the shapes implied by config.json hold ",
-         r.parameters, " elements = ", r.parameters * bytes_per_element, " bytes at ", bytes_per_element, " bytes each");
+  check_total_size(index_path, index, r.parameters * bytes_per_element,
+                   mdlm::detail::concat("the shapes implied by config.json hold ", r.parameters, " elements at ",
+                                        bytes_per_element, " bytes each ="));
   return r;
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "parse_support.hpp"
 #include "mdlm/checkpoint/safetensors.hpp"
 #include "mdlm/detail/errors.hpp"
 
@@ -55,31 +56,6 @@ bool get_bool(const json& j, const char* key, std::string_view label) {
   const json& v = j.at(key);
   if (!v.is_boolean()) fail(label, key, " = ", v.dump(), " must be true or false");
   return v.get<bool>();
-}
-
-//! Parses JSON text, rejecting duplicate keys in any object (the last value would silently win).
-json parse_strict(std::string_view text, std::string_view label) {
-  std::vector<std::vector<std::string>> keys;  // keys seen, per open object
-  std::string duplicate;
-  const json::parser_callback_t cb = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) keys.emplace_back();
-    else if (event == json::parse_event_t::object_end) keys.pop_back();
-    else if (event == json::parse_event_t::key && !keys.empty()) {
-      const std::string k = parsed.get<std::string>();
-      auto& seen = keys.back();
-      if (std::find(seen.begin(), seen.end(), k) != seen.end() && duplicate.empty()) duplicate = k;
-      seen.push_back(k);
-    }
-    return true;
-  };
-  json j;
-  try {
-    j = json::parse(text, cb);
-  } catch (const json::exception& e) {
-    fail(label, "malformed JSON: ", e.what());
-  }
-  if (!duplicate.empty()) fail(label, "duplicate key \"", duplicate, "\" (which value is meant is ambiguous)");
-  return j;
 }
 
 token_id get_token(const json& j, const char* key, std::string_view label) {
@@ -197,7 +173,7 @@ std::uint64_t model_config::parameter_count() const noexcept {
 }
 
 model_config parse_model_config(std::string_view json_text, std::string_view label) {
-  const json j = parse_strict(json_text, label);
+  const json j = detail::parse_json_strict(json_text, label);
   if (!j.is_object()) fail(label, "malformed config: the JSON is not an object");
   model_config c;
   c.arch = detect(j, label);

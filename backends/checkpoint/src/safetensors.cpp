@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "mdlm/detail/errors.hpp"
+#include "parse_support.hpp"
 
 namespace mdlm::hf {
 
@@ -24,24 +25,7 @@ namespace {
 
 using json = nlohmann::json;
 
-//! `text` with control and non-ASCII bytes written as \xHH: a malformed header's bytes (echoed by
-//! the JSON parser's messages) reach the terminal as text, never as raw binary.
-std::string printable(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  constexpr char hex[] = "0123456789abcdef";
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c < 0x7f) {
-      out += ch;
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
+using detail::printable;
 
 template <class... Parts>
 [[noreturn]] void fail(std::string_view label, Parts&&... parts) {

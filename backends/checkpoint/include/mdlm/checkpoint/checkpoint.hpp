@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -62,19 +63,35 @@ class checkpoint {
   std::map<std::string, entry, std::less<>> tensors_;
 };
 
+//! A parsed `model.safetensors.index.json`.
+struct weight_index {
+  std::map<std::string, std::string, std::less<>> weight_map;  //!< tensor name -> shard file name
+  std::optional<std::uint64_t> total_size;  //!< `metadata.total_size` (bytes); empty when the index omits it
+};
+
+//! Parses the text of a `model.safetensors.index.json`: a JSON object with a `weight_map` object
+//! (tensor name -> shard file name, a plain file name: non-empty, no '/', not "." or "..") and an
+//! optional `metadata` object whose optional `total_size` is a non-negative integer. Duplicate keys
+//! anywhere are rejected. Throws checkpoint_error naming `label`; binary bytes in the text are
+//! escaped in the message. Does not touch the file system (the fuzz target fuzz_weight_index runs it).
+[[nodiscard]] weight_index parse_weight_index(std::string_view json_text, std::string_view label);
+
 //! What `check_index_metadata` verified.
 struct index_report {
-  std::size_t tensors = 0;           //!< names in the index (= names the config implies)
-  std::size_t shards = 0;            //!< distinct shard files named by the index
-  std::uint64_t parameters = 0;      //!< elements implied by the config
-  std::uint64_t total_size = 0;      //!< `metadata.total_size` of the index (bytes)
+  std::size_t tensors = 0;                 //!< names in the index (= names the config implies)
+  std::size_t shards = 0;                  //!< distinct shard files named by the index
+  std::uint64_t parameters = 0;            //!< elements implied by the config
+  std::optional<std::uint64_t> total_size; //!< `metadata.total_size` of the index (bytes), when stated
 };
 
 //! Validates a checkpoint's metadata without weights: reads `dir/config.json` and
 //! `dir/model.safetensors.index.json`, checks that the index names exactly the tensors the config
-//! implies (every name resolves to a shard, none missing, none unexpected) and that
-//! `metadata.total_size` equals the implied element count times `bytes_per_element` (2 for bf16), so
-//! every implied shape is consistent with the stored byte count. Throws checkpoint_error otherwise.
+//! implies (every name resolves to a shard, none missing, none unexpected) and, when the index states
+//! `metadata.total_size`, that it equals the implied element count times `bytes_per_element` (2 for
+//! bf16), so every implied shape is consistent with the stored byte count. `checkpoint::open` applies
+//! the same rule to the bytes of the tensors in the shards: total_size is optional (Hugging Face
+//! writes it; the format does not require it) and, when stated, must be right. Throws
+//! checkpoint_error otherwise.
 [[nodiscard]] index_report check_index_metadata(const std::filesystem::path& dir, std::size_t bytes_per_element = 2);
 
 }  // namespace mdlm::hf

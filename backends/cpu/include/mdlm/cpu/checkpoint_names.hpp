@@ -30,12 +30,14 @@ using hf::index_report;
 using hf::model_config;
 using hf::parse_model_config;
 using hf::parse_safetensors;
+using hf::parse_weight_index;
 using hf::read_model_config;
 using hf::safetensors_file;
 using hf::safetensors_header;
 using hf::tensor_info;
 using hf::tensor_spec;
 using hf::tensor_view;
+using hf::weight_index;
 using hf::write_safetensors;
 
 }  // namespace mdlm::cpu
