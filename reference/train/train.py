@@ -10,8 +10,12 @@ masked), and minimise sum_{masked l} -log p(x_l | x_t) / t, divided by the respo
 Data: the training stream of reference/tasks (disjoint from the committed test split), each problem
 written with the reasoning template (``[reasoning] EOS.. The answer is [answer] EOS..``) or without it
 (``[reasoning] EOS..``), each with probability 1/2; responses of formats.GEN_LENGTH tokens. Batches
-group problems of similar prompt length; a shorter prompt gets a longer run of EOS (in the reasoning
-block with the template, at the end without), as LLaDA's SFT pads to the batch's length.
+group problems of similar prompt length; a shorter prompt gets a longer run of EOS at the end of the
+response (after the answer block with the template), as LLaDA's SFT pads to the batch's length. So
+the answer delimiter sits exactly where the C++ template (mdlm/infilling/template.hpp) puts it at
+test time: right after the fixed-length reasoning block that follows the prompt. (Until 2026-12-02
+the padding went inside the reasoning block, which moved the delimiter later than at test time in
+about 31 % of template examples; the shipped model was trained that way.)
 
 Schedule: AdamW, linear warm-up then cosine decay to 10 %, over a progress measure that is the larger
 of step / --max-steps and wall time / --time-budget-min, so that training stops within the time
@@ -21,8 +25,21 @@ written when progress first reaches --base-at.
 Outputs (in --out and --base-out): config.json, model.safetensors (bf16), tokenizer.json,
 train_log.jsonl and eval.json; the final accuracy is measured with the bf16 weights as saved.
 
+Chunks: a run can be spread over several invocations of under an hour each. ``--chunk-min M`` (or
+``--chunk-steps S``) ends this invocation after M minutes (S steps) of training: it writes
+``--out/resume.pt`` (fp32 weights, AdamW state, step, tokens, training seconds so far, the number of
+batches drawn from the data stream, the states of both random generators, the logging accumulators)
+and the current bf16 checkpoint, then exits 0 without the final evaluation. ``--resume DIR`` continues
+from ``DIR/resume.pt`` exactly: the schedule goes on from the saved step and training time, and the
+data stream is rebuilt from its seeds and advanced past the batches already drawn, so N + N resumed
+steps equal 2N steps straight (tests/harness/test_train_resume.py checks the losses to 1e-6). The
+hyper-parameters come from the saved state; a flag that differs is an error.
+
     /usr/bin/python3 reference/train/train.py --out reference/models/arith-llada-3m \\
         --base-out reference/models/arith-llada-3m-base
+    # in chunks of 50 minutes:
+    /usr/bin/python3 reference/train/train.py --out DIR --chunk-min 50 ...
+    /usr/bin/python3 reference/train/train.py --out DIR --resume DIR --chunk-min 50
 """
 
 import argparse
@@ -81,7 +98,6 @@ def init_weights(model, n_layers, std=0.02):
 
 def batches(tok, stream, rng, batch_size, group=64):
     """Yields (ids [B, T], prompt_lengths [B]) with responses of >= GEN_LENGTH tokens."""
-    r_block = formats.reasoning_block_length(tok)
     while True:
         pool = []
         for _ in range(batch_size * group):
@@ -96,8 +112,7 @@ def batches(tok, stream, rng, batch_size, group=64):
             for prompt, p, template in chunk:
                 extra = plen_max - len(prompt)
                 if template:
-                    resp = formats.template_response_ids(tok, p["steps"], p["answer"])
-                    resp = resp[:r_block] + [tok.eos] * extra + resp[r_block:]
+                    resp = formats.template_response_ids(tok, p["steps"], p["answer"]) + [tok.eos] * extra
                 else:
                     resp = formats.plain_response_ids(tok, p["steps"]) + [tok.eos] * extra
                 rows.append(prompt + resp)
@@ -187,8 +202,33 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--eval-n", type=int, default=200, help="test problems for the final accuracy check")
     ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--resume", help="continue exactly from DIR/resume.pt (written by --chunk-min / --chunk-steps)")
+    ap.add_argument("--chunk-min", type=float, default=0.0,
+                    help="end this invocation after this many minutes of training, writing --out/resume.pt (0 = no limit)")
+    ap.add_argument("--chunk-steps", type=int, default=0,
+                    help="end this invocation after this many steps, writing --out/resume.pt (0 = no limit)")
     add_autocast_arg(ap)
     args = ap.parse_args()
+    if args.chunk_min < 0 or args.chunk_steps < 0:
+        ap.error(f"--chunk-min {args.chunk_min} / --chunk-steps {args.chunk_steps} must be >= 0")
+    resume = None
+    if args.resume:
+        path = os.path.join(args.resume, "resume.pt")
+        if not os.path.isfile(path):
+            ap.error(f"--resume {args.resume}: no resume.pt there (written when a run ends by --chunk-min/--chunk-steps)")
+        resume = torch.load(path, map_location="cpu")
+        saved = resume["args"]
+        # The run's hyper-parameters are the saved ones; only where it writes, how it is chunked and
+        # how many threads it uses may change between chunks.
+        free = {"out", "resume", "chunk_min", "chunk_steps", "threads", "device", "eval_n", "base_out"}
+        given = vars(args)
+        defaults = vars(ap.parse_args(["--out", args.out]))
+        for k, v in given.items():
+            if k not in free and v != defaults[k] and v != saved.get(k):
+                ap.error(f"--{k.replace('_', '-')} {v} differs from the resumed run's {saved.get(k)}; drop it")
+        for k, v in saved.items():
+            if k not in free:
+                setattr(args, k, v)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -198,7 +238,9 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     log_path = os.path.join(args.out, "train_log.jsonl")
-    log_file = open(log_path, "w", encoding="utf-8")
+    if resume is not None and os.path.abspath(args.resume) != os.path.abspath(args.out):
+        shutil.copy(os.path.join(args.resume, "train_log.jsonl"), log_path)
+    log_file = open(log_path, "a" if resume is not None else "w", encoding="utf-8")
 
     def log(msg):
         print(msg, flush=True)
@@ -206,7 +248,11 @@ def main():
     tok = Tokenizer.load(os.path.join(DATA_DIR, "tokenizer.json"))
     test = arith.read_jsonl(os.path.join(DATA_DIR, "arith_test.jsonl"))
     stream = arith.train_stream(arith.TRAIN_SEED, [p["question"] for p in test])
-    if args.init:
+    if resume is not None:
+        config = resume["config"]
+        model = torch_models.LLaDA(config)
+        model.load_state_dict(resume["model"])
+    elif args.init:
         model = torch_models.load_checkpoint(args.init)
         config = model.config
     else:
@@ -223,16 +269,35 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
 
-    t_start = time.time()
     budget = args.time_budget_min * 60.0
     base_saved = args.base_out is None
     data = batches(tok, stream, rng, args.batch_size)
-    step, tokens, loss_acc, n_acc = 0, 0, 0.0, 0
-    last_t, last_tokens = t_start, 0
+    step, tokens, loss_acc, n_acc, drawn, prior_seconds = 0, 0, 0.0, 0, 0, 0.0
+    if resume is not None:
+        opt.load_state_dict(resume["optimizer"])
+        step, tokens, loss_acc, n_acc = resume["step"], resume["tokens"], resume["loss_acc"], resume["n_acc"]
+        prior_seconds, base_saved = resume["seconds"], resume["base_saved"] or args.base_out is None
+        # The data stream has no state to save: rebuild it from its seeds and skip what was drawn.
+        for _ in range(resume["drawn"]):
+            next(data)
+        drawn = resume["drawn"]
+        gen.set_state(resume["gen_state"])
+        torch.set_rng_state(resume["torch_rng_state"])
+        log(f"[resume] from {args.resume}: step {step}, {prior_seconds / 60:.1f} min trained, {drawn} batches drawn")
+    # t_start is shifted back by the training time of earlier chunks, so elapsed time (and the
+    # schedule's progress) continue across chunks.
+    t_start = time.time() - prior_seconds
+    chunk_start, chunk_first_step = time.time(), step
+    last_t, last_tokens = time.time(), tokens
+    chunk_ended = False
     while True:
         elapsed = time.time() - t_start
         progress = max(step / args.max_steps, elapsed / budget)
         if progress >= 1.0:
+            break
+        if (args.chunk_steps > 0 and step - chunk_first_step >= args.chunk_steps) or \
+           (args.chunk_min > 0 and time.time() - chunk_start >= args.chunk_min * 60.0):
+            chunk_ended = True
             break
         if not base_saved and progress >= args.base_at:
             state = {"step": step, "progress": round(progress, 4), "seconds": round(elapsed, 1), "tokens": tokens,
@@ -246,6 +311,7 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr
         ids, plens = next(data)
+        drawn += 1
         ids = ids.to(device)
         loss, tmean = diffusion_loss(model, ids, plens, config["mask_token_id"], args.t_min, gen, args.autocast)
         opt.zero_grad(set_to_none=True)
@@ -259,7 +325,7 @@ def main():
         if step % args.log_every == 0:
             now = time.time()
             rec = {"step": step, "seconds": round(now - t_start, 1), "progress": round(progress, 4),
-                   "loss": round(loss_acc / n_acc, 5), "lr": lr, "grad_norm": round(gnorm, 3),
+                   "loss": round(loss_acc / n_acc, 8), "lr": lr, "grad_norm": round(gnorm, 3),
                    "tokens": tokens, "tokens_per_s": round((tokens - last_tokens) / (now - last_t), 1)}
             log_file.write(json.dumps(rec) + "\n")
             log_file.flush()
@@ -268,6 +334,19 @@ def main():
             loss_acc, n_acc = 0.0, 0
             last_t, last_tokens = now, tokens
     train_seconds = time.time() - t_start
+    if chunk_ended:
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "config": config, "step": step,
+                    "tokens": tokens, "seconds": train_seconds, "drawn": drawn, "gen_state": gen.get_state(),
+                    "torch_rng_state": torch.get_rng_state(), "loss_acc": loss_acc, "n_acc": n_acc,
+                    "base_saved": base_saved, "args": vars(args)},
+                   os.path.join(args.out, "resume.pt.partial"))
+        os.replace(os.path.join(args.out, "resume.pt.partial"), os.path.join(args.out, "resume.pt"))
+        save(model, tok, args.out, {"step": step, "seconds": round(train_seconds, 1), "tokens": tokens,
+                                    "parameters": n_params, "args": vars(args), "partial": True})
+        log_file.close()
+        log(f"[chunk] stopped at step {step} ({train_seconds / 60:.1f} min trained); continue with "
+            f"--resume {args.out}")
+        return 0
     model.eval()
     state = {"step": step, "seconds": round(train_seconds, 1), "tokens": tokens, "parameters": n_params,
              "args": vars(args), "device": str(device), "torch": torch.__version__}
