@@ -12,7 +12,9 @@ For every test problem one record:
 * ``text``: a response text -- the gold reasoning with or without the answer line, or a corrupted
   version (a digit changed, a character deleted or inserted, an operator swapped, lines shuffled, a
   non-canonical or too long answer, random vocabulary tokens) chosen by a seeded RNG --, its ids
-  (``text_ids``), and ``grade``: ``arith.grade(text, answer)`` plus every graded step.
+  (``text_ids``), its ids under data/tokenizer_numbers.json (``text_ids_numbers``, numbers as tokens of
+  up to three digits), and ``grade``: ``arith.grade(text, answer)`` plus every graded step; for the
+  first FULL_IDS problems also ``gold_template_numbers`` (the template response under that tokenizer).
 
 Deterministic (seeded); ``--check`` exits 1 when the committed file differs from what it would write.
 
@@ -85,6 +87,7 @@ def _corrupt(rng, tok, p):
 
 def records():
     tok = Tokenizer.load(os.path.join(DATA, "tokenizer.json"))
+    num = Tokenizer.load(os.path.join(DATA, "tokenizer_numbers.json"))
     rng = random.Random(SEED)
     for p in arith.read_jsonl(os.path.join(DATA, "arith_test.jsonl")):
         kind, text = _corrupt(rng, tok, p)
@@ -94,8 +97,10 @@ def records():
         if p["id"] < FULL_IDS:
             r.update({"question_ids": formats.prompt_ids(tok, p["question"]),
                       "gold_template": formats.template_response_ids(tok, p["steps"], p["answer"]),
-                      "gold_plain": formats.plain_response_ids(tok, p["steps"])})
-        r.update({"kind": kind, "text": text, "text_ids": tok.encode(text), "grade": g, "steps": steps})
+                      "gold_plain": formats.plain_response_ids(tok, p["steps"]),
+                      "gold_template_numbers": formats.template_response_ids(num, p["steps"], p["answer"])})
+        r.update({"kind": kind, "text": text, "text_ids": tok.encode(text), "text_ids_numbers": num.encode(text),
+                  "grade": g, "steps": steps})
         yield r
 
 

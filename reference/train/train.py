@@ -9,7 +9,10 @@ masked), and minimise sum_{masked l} -log p(x_l | x_t) / t, divided by the respo
 
 Data: the training stream of reference/tasks (disjoint from the committed test split), each problem
 written with the reasoning template (``[reasoning] EOS.. The answer is [answer] EOS..``) or without it
-(``[reasoning] EOS..``), each with probability 1/2; responses of formats.GEN_LENGTH tokens. Batches
+(``[reasoning] EOS..``), each with probability 1/2; with ``--drill-fraction F`` a share F of the
+examples are drills instead (an empty question; as the response, single task lines of several stream
+problems in shuffled order, "9*6=54", as many as fit): cheap examples of the sub-skill the model gets
+wrong, computing a line's result; responses of formats.GEN_LENGTH tokens. Batches
 group problems of similar prompt length; a shorter prompt gets a longer run of EOS at the end of the
 response (after the answer block with the template), as LLaDA's SFT pads to the batch's length. So
 the answer delimiter sits exactly where the C++ template (mdlm/infilling/template.hpp) puts it at
@@ -96,11 +99,29 @@ def init_weights(model, n_layers, std=0.02):
         torch.nn.init.normal_(p, 0.0, s)
 
 
-def batches(tok, stream, rng, batch_size, group=64):
-    """Yields (ids [B, T], prompt_lengths [B]) with responses of >= GEN_LENGTH tokens."""
+def drill(tok, stream, rng):
+    """A drill example: an empty question and, as the response (plain form), single task lines of
+    several stream problems ("33-24=9"), shuffled and independent of each other, as many as fit."""
+    lines = []
+    while True:
+        lines += next(stream)["steps"]
+        rng.shuffle(lines)
+        if len(tok.encode(arith.reasoning_text(lines))) > formats.GEN_LENGTH:
+            break
+    while len(tok.encode(arith.reasoning_text(lines))) > formats.GEN_LENGTH:
+        lines.pop()
+    return formats.prompt_ids(tok, ""), {"steps": lines}, False
+
+
+def batches(tok, stream, rng, batch_size, group=64, drill_fraction=0.0):
+    """Yields (ids [B, T], prompt_lengths [B]) with responses of >= GEN_LENGTH tokens; a share
+    ``drill_fraction`` of the examples are drills (``drill``)."""
     while True:
         pool = []
         for _ in range(batch_size * group):
+            if drill_fraction > 0.0 and rng.random() < drill_fraction:
+                pool.append(drill(tok, stream, rng))
+                continue
             p = next(stream)
             pool.append((formats.prompt_ids(tok, p["question"]), p, rng.random() < 0.5))
         pool.sort(key=lambda e: len(e[0]))
@@ -202,6 +223,11 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--eval-n", type=int, default=200, help="test problems for the final accuracy check")
     ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--tokenizer", default=os.path.join(DATA_DIR, "tokenizer.json"),
+                    help="tokenizer.json of the task (data/tokenizer_numbers.json: numbers as tokens of up to 3 digits)")
+    ap.add_argument("--drill-fraction", type=float, default=0.0,
+                    help="share of examples that are drills: single task lines of stream problems, shuffled "
+                         "(an empty question, the plain form)")
     ap.add_argument("--resume", help="continue exactly from DIR/resume.pt (written by --chunk-min / --chunk-steps)")
     ap.add_argument("--chunk-min", type=float, default=0.0,
                     help="end this invocation after this many minutes of training, writing --out/resume.pt (0 = no limit)")
@@ -209,6 +235,8 @@ def main():
                     help="end this invocation after this many steps, writing --out/resume.pt (0 = no limit)")
     add_autocast_arg(ap)
     args = ap.parse_args()
+    if not 0.0 <= args.drill_fraction < 1.0:
+        ap.error(f"--drill-fraction {args.drill_fraction} must lie in [0, 1)")
     if args.chunk_min < 0 or args.chunk_steps < 0:
         ap.error(f"--chunk-min {args.chunk_min} / --chunk-steps {args.chunk_steps} must be >= 0")
     resume = None
@@ -245,7 +273,7 @@ def main():
     def log(msg):
         print(msg, flush=True)
 
-    tok = Tokenizer.load(os.path.join(DATA_DIR, "tokenizer.json"))
+    tok = Tokenizer.load(args.tokenizer)
     test = arith.read_jsonl(os.path.join(DATA_DIR, "arith_test.jsonl"))
     stream = arith.train_stream(arith.TRAIN_SEED, [p["question"] for p in test])
     if resume is not None:
@@ -271,7 +299,7 @@ def main():
 
     budget = args.time_budget_min * 60.0
     base_saved = args.base_out is None
-    data = batches(tok, stream, rng, args.batch_size)
+    data = batches(tok, stream, rng, args.batch_size, drill_fraction=args.drill_fraction)
     step, tokens, loss_acc, n_acc, drawn, prior_seconds = 0, 0, 0.0, 0, 0, 0.0
     if resume is not None:
         opt.load_state_dict(resume["optimizer"])

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 """reference/train/train.py --chunk-steps / --resume continue a run exactly (issue 17): a tiny model
 trained 2 x N steps in two invocations (the second resumed from the first's resume.pt) logs the same
-loss at every step, to 1e-6, and ends with the same weights as 2N steps in one invocation. Also: a
-resumed run refuses a hyper-parameter that differs from the saved one. Exit 77 (skipped) without torch.
+loss at every step, to 1e-6, and ends with the same weights as 2N steps in one invocation (with the
+number tokenizer and drills, so both are exercised). Also: a resumed run refuses a hyper-parameter
+that differs from the saved one; drills are correct task lines that fit the response. Exit 77
+(skipped) without torch.
 
     /usr/bin/python3 tests/harness/test_train_resume.py --root .
 """
@@ -17,7 +19,7 @@ import tempfile
 
 TINY = ["--d-model", "32", "--n-layers", "1", "--n-heads", "2", "--mlp-hidden", "64", "--batch-size", "4",
         "--max-steps", "12", "--warmup", "3", "--time-budget-min", "100000", "--eval-n", "0", "--log-every", "1",
-        "--threads", "1", "--device", "cpu", "--base-at", "0.4"]
+        "--threads", "1", "--device", "cpu", "--base-at", "0.4", "--drill-fraction", "0.25"]
 
 
 def train(root, extra):
@@ -45,11 +47,27 @@ def main():
         print("SKIPPED: torch is not importable")
         return 77
     failures = []
+    TINY.extend(["--tokenizer", os.path.join(args.root, "reference", "tasks", "data", "tokenizer_numbers.json")])
 
     def check(ok, what):
         print(("ok   " if ok else "FAIL ") + what)
         if not ok:
             failures.append(what)
+
+    # Drills: every line well formed and correct, the whole response within GEN_LENGTH.
+    sys.path.insert(0, os.path.join(args.root, "reference", "train"))
+    import random
+    import train as train_module
+    from mdlm_tasks import arith, formats
+    from mdlm_tasks.tokenizer import Tokenizer
+    tok = Tokenizer.load(os.path.join(args.root, "reference", "tasks", "data", "tokenizer_numbers.json"))
+    stream, rng = arith.train_stream(5, []), random.Random(6)
+    drills = [train_module.drill(tok, stream, rng) for _ in range(200)]
+    graded = [arith.grade_steps(arith.reasoning_text(p["steps"])) for _, p, _ in drills]
+    check(all(g and all(wf and ok for _, wf, ok in g) for g in graded), "200 drills: every line a correct task line")
+    check(all(len(formats.plain_response_ids(tok, p["steps"])) == formats.GEN_LENGTH for _, p, _ in drills),
+          "drills fit the response")
+    check(sum(len(g) for g in graded) / len(graded) > 4, "drills hold several lines each")
 
     with tempfile.TemporaryDirectory() as tmp:
         straight, chunked = os.path.join(tmp, "straight"), os.path.join(tmp, "chunked")

@@ -74,6 +74,34 @@ TEST_CASE("tokenizer: encode / decode agree with Python on the test split", "[ta
   CHECK(with_ids >= 500);
 }
 
+TEST_CASE("tokenizer: numbers as tokens of up to three digits agree with Python", "[tasks][tokenizer]") {
+  const auto num = tasks::tokenizer::load(data_dir / "tokenizer_numbers.json");
+  CHECK(num.embedding_size() == 1536);
+  CHECK(num.size() <= num.embedding_size());
+  // Every value of the task (<= 200) is one token; longer numbers split left to right in threes.
+  for (int v = 0; v <= 200; ++v) CHECK(num.encode(std::to_string(v)).size() == 1);
+  const auto ids = num.encode("1234+007");
+  REQUIRE(ids.size() == 4);
+  CHECK(num.token_string(ids[0]) == "123");
+  CHECK(num.token_string(ids[1]) == "4");
+  CHECK(num.token_string(ids[3]) == "007");
+  const auto problems = tasks::read_problems(data_dir / "arith_test.jsonl");
+  std::size_t with_ids = 0;
+  for (const auto& r : expectations()) {
+    const auto text = r.at("text").get<std::string>();
+    INFO("problem " << r.at("id") << " text " << text);
+    const auto expected = r.at("text_ids_numbers").get<std::vector<mdlm::token_id>>();
+    CHECK(num.encode(text) == expected);
+    CHECK(num.decode(expected) == text);
+    if (r.contains("gold_template_numbers")) {
+      ++with_ids;
+      const auto& p = problems.at(static_cast<std::size_t>(r.at("id").get<std::int64_t>()));
+      CHECK(tasks::gold_response(num, p, true) == r.at("gold_template_numbers").get<std::vector<mdlm::token_id>>());
+    }
+  }
+  CHECK(with_ids >= 500);
+}
+
 TEST_CASE("tokenizer: greedy longest match and specials", "[tasks][tokenizer]") {
   const tasks::tokenizer tok({"<b>", "<e>", "<m>", "a", "b", "ab", "abc", " ", " ab"}, 0, 1, 2, 12);
   CHECK(tok.encode("abcab ab") == std::vector<mdlm::token_id>{6, 5, 8});

@@ -5,7 +5,11 @@ File format (``"format": "mdlm-greedy-vocab-1"``):
 
 * ``tokens``: the id -> string table. Ids 0.. are the special tokens, then ``"\\n"``, then every
   printable ASCII character (0x20..0x7E), then whole words (with their leading space when they follow
-  one, e.g. ``" apples"``). Digits are single characters, so numbers are spelled digit by digit.
+  one, e.g. ``" apples"``). Digits are single characters, so numbers are spelled digit by digit;
+  a vocabulary built with ``number_tokens=True`` also holds every string of 2 or 3 digits ("00" ..
+  "999", leading zeros included), so greedy longest match splits a number into groups of up to three
+  digits from the left, as LLaMA-3-style tokenizers do (``\p{N}{1,3}``): "63" is one token, "1234" is
+  "123" "4". Every value of the arithmetic task (<= 200) is then a single token.
 * ``special_tokens``: {"bos", "eos", "mask"} -> id. Special tokens are never produced by ``encode``.
   ``eos`` also pads (LLaDA's SFT pads the response with EOS).
 * ``embedding_size``: rows of the model's embedding (>= len(tokens)); the rows past the table are
@@ -98,15 +102,21 @@ class Tokenizer:
         return len(self.tokens)
 
 
-def build(corpus_texts, embedding_size, format_spec, min_count=1):
+def number_strings():
+    """Every string of 2 or 3 decimal digits, "00" .. "99" then "000" .. "999" (1100 strings)."""
+    return [f"{n:02d}" for n in range(100)] + [f"{n:03d}" for n in range(1000)]
+
+
+def build(corpus_texts, embedding_size, format_spec, min_count=1, number_tokens=False):
     """Vocabulary from texts: specials, newline, printable ASCII, then every word (regex
-    `` ?[A-Za-z]+``) seen at least ``min_count`` times and longer than one character, sorted."""
+    `` ?[A-Za-z]+``) seen at least ``min_count`` times and longer than one character, sorted; with
+    ``number_tokens``, then every 2- and 3-digit string (``number_strings``)."""
     counts = {}
     for text in corpus_texts:
         for w in _WORD.findall(text):
             counts[w] = counts.get(w, 0) + 1
     chars = ["\n"] + [chr(c) for c in range(0x20, 0x7F)]
     words = sorted(w for w, c in counts.items() if c >= min_count and len(w) > 1 and w not in chars)
-    tokens = list(SPECIALS) + chars + words
+    tokens = list(SPECIALS) + chars + words + (number_strings() if number_tokens else [])
     special = {"bos": 0, "eos": 1, "mask": 2}
     return Tokenizer(tokens, special, embedding_size, format_spec)
