@@ -4,10 +4,16 @@
 // confidences, entropies and margins (fixed seed); successive iterations cycle through 16 different
 // candidate sets, as successive decode steps see different values (with one repeated set the
 // branch predictor learns a whole sort of up to ~2000 keys and the figure is several times too low). Fixed-count policies use LLaDA's block schedule
-// with 64 steps per block (k = L / 64 per step). KLASS also computes a KL divergence over every
-// masked row (its definition), here with V = 32 so that the figure is mostly its selection.
+// with 64 steps per block (k = L / 64 per step). `selection/klass` gets each masked position's KL
+// from the statistics pass (`row_choice::kl` of the row-statistics interface, as decode hands it
+// over: `step_context::row_stats`, 16 cycled sets too), so it measures the policy's own work;
+// `selection/klass_logits_v32` is the logits interface, where the policy computes the KL over every
+// masked row itself (O(L V), here V = 32). `selection/probe_read` only sums one field of every
+// candidate: the cost of streaming the cycled candidate sets (16 x L x 120 bytes, beyond L2 at
+// L = 4096), which no policy can go below.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <span>
@@ -31,11 +37,14 @@ struct setup {
   std::vector<mdlm::position_info> cand;  // n_sets sets of l candidates
   std::vector<mdlm::token_id> tokens;
   std::vector<float> logits;
+  std::vector<std::size_t> rows;             // 0, 1, ..., l - 1: every position is masked
+  std::vector<mdlm::row_choice> row_stats;   // n_sets sets of l rows, with their KL
   mdlm::step_context ctx;
   mdlm::selection sel;
 
-  explicit setup(std::size_t l) : cand(n_sets * l), tokens(l, 0), logits(l * klass_vocab) {
-    std::vector<float> u(4 * n_sets * l);
+  explicit setup(std::size_t l)
+      : cand(n_sets * l), tokens(l, 0), logits(l * klass_vocab), rows(l), row_stats(n_sets * l) {
+    std::vector<float> u(5 * n_sets * l);
     mdlm::bench::fill_logits(u.data(), u.size(), 77);
     for (std::size_t i = 0; i < n_sets * l; ++i) {
       auto& c = cand[i];
@@ -51,7 +60,10 @@ struct setup {
       c.stats.top1_logprob = std::log(c.prob);
       c.stats.top2_logprob = std::log(c.prob * 0.5);
       c.stats.entropy = c.entropy;
+      // KL values around KLASS's default threshold 0.015, so that some positions become stable.
+      row_stats[i].kl = std::fabs(static_cast<double>(u[4 * n_sets * l + i])) * 0.01;
     }
+    for (std::size_t p = 0; p < l; ++p) rows[p] = p;
     mdlm::bench::fill_logits(logits.data(), logits.size(), 78);
     std::fill(tokens.begin(), tokens.end(), static_cast<mdlm::token_id>(klass_vocab - 1));  // all masked
     ctx.step = 3;
@@ -71,8 +83,11 @@ struct setup {
   }
 };
 
+//! How a stateful policy's KL reaches it: computed from the logit rows, or from the statistics pass.
+enum class kl_source { logits, statistics };
+
 template <class Policy>
-void run_policy(benchmark::State& state, const Policy& policy) {
+void run_policy(benchmark::State& state, const Policy& policy, kl_source kl = kl_source::logits) {
   const auto l = static_cast<std::size_t>(state.range(0));
   setup s(l);
   const auto cand = [&](std::size_t it) {
@@ -81,8 +96,14 @@ void run_policy(benchmark::State& state, const Policy& policy) {
   std::size_t it = 0;
   if constexpr (mdlm::stateful_policy<Policy>) {
     auto st = policy.make_state(mdlm::decode_setup{l, klass_vocab, 0, l, l, 0, s.ctx.mask});
+    if (kl == kl_source::statistics) {
+      s.ctx.logits = {};
+      s.ctx.row_positions = s.rows;
+    }
     for (auto _ : state) {
       s.sel.clear();
+      if (kl == kl_source::statistics)
+        s.ctx.row_stats = std::span<const mdlm::row_choice>(s.row_stats).subspan((it % n_sets) * l, l);
       policy.select(s.ctx, cand(it++), st, s.sel);
       benchmark::DoNotOptimize(s.sel.unmask.data());
     }
@@ -115,7 +136,22 @@ void med(benchmark::State& s) { run_policy(s, mdlm::med{}); }
 void eb_sampler(benchmark::State& s) { run_policy(s, mdlm::eb_sampler{.gamma = 1.0}); }
 void fast_dllm_threshold(benchmark::State& s) { run_policy(s, mdlm::fast_dllm_threshold{}); }
 void fast_dllm_factor(benchmark::State& s) { run_policy(s, mdlm::fast_dllm_factor{}); }
-void klass_v32(benchmark::State& s) { run_policy(s, mdlm::klass{}); }
+void klass(benchmark::State& s) { run_policy(s, mdlm::klass{}, kl_source::statistics); }
+void klass_logits_v32(benchmark::State& s) { run_policy(s, mdlm::klass{}, kl_source::logits); }
+
+//! The floor: one field of every candidate read (summed), as cycled as for the policies.
+void probe_read(benchmark::State& state) {
+  const auto l = static_cast<std::size_t>(state.range(0));
+  setup s(l);
+  std::size_t it = 0;
+  for (auto _ : state) {
+    const auto c = std::span<const mdlm::position_info>(s.cand).subspan((it++ % n_sets) * l, l);
+    double sum[4] = {0.0, 0.0, 0.0, 0.0};  // four chains, so that the additions do not bound it
+    for (std::size_t i = 0; i + 4 <= l; i += 4)
+      for (std::size_t j = 0; j < 4; ++j) sum[j] += c[i + j].prob;
+    benchmark::DoNotOptimize(sum);
+  }
+}
 
 }  // namespace
 
@@ -128,4 +164,6 @@ BENCHMARK(med)->Name("selection/med")->Apply(sizes);
 BENCHMARK(eb_sampler)->Name("selection/eb_sampler")->Apply(sizes);
 BENCHMARK(fast_dllm_threshold)->Name("selection/fast_dllm_threshold")->Apply(sizes);
 BENCHMARK(fast_dllm_factor)->Name("selection/fast_dllm_factor")->Apply(sizes);
-BENCHMARK(klass_v32)->Name("selection/klass_v32")->Apply(sizes);
+BENCHMARK(klass)->Name("selection/klass")->Apply(sizes);
+BENCHMARK(klass_logits_v32)->Name("selection/klass_logits_v32")->Apply(sizes);
+BENCHMARK(probe_read)->Name("selection/probe_read")->Apply(sizes);

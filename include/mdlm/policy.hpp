@@ -23,13 +23,16 @@
 //! (`add_rows(const row_query&, std::vector<std::size_t>&) const`, observer.hpp).
 
 #include <algorithm>
+#include <cmath>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
 #include "mdlm/detail/traits.hpp"
+#include "mdlm/kernels/detail/isa_variants.hpp"
 #include "mdlm/kernels/detail/row_common.hpp"
 #include "mdlm/rng.hpp"
 #include "mdlm/token_choice.hpp"
@@ -83,6 +86,8 @@ struct selection {
   std::vector<std::size_t> remask;   //!< canvas positions set back to the mask token
   std::vector<std::size_t> scratch;  //!< working space for policies (sorting candidate indices)
   std::vector<double> keys;          //!< working space for policies (per-candidate keys)
+  std::vector<std::size_t> bins;     //!< working space for policies (bucket counts of a lazy order)
+  std::vector<double> uniforms;      //!< working space for policies (per-candidate random numbers)
   void clear() noexcept {
     unmask.clear();
     remask.clear();
@@ -93,6 +98,8 @@ struct selection {
     remask.reserve(n);
     scratch.reserve(n);
     keys.reserve(n);
+    bins.reserve(n);
+    uniforms.reserve(n);
   }
 };
 
@@ -128,7 +135,8 @@ namespace detail {
 
 //! Appends to `out` the indices of the `k` candidates with the largest `key(i)`, ties to the lower
 //! position (candidates are in ascending position order, so to the lower index). O(n log n) via
-//! partial sort on an index scratch; `scratch` must have capacity >= candidates.
+//! partial sort on an index scratch; `scratch` must have capacity >= candidates. The reference for
+//! `top_k` (below), and its path when a key is NaN.
 template <class Key>
 void top_k_indices(std::size_t n, std::size_t k, Key&& key, std::vector<std::size_t>& scratch,
                    std::vector<std::size_t>& out) {
@@ -142,6 +150,36 @@ void top_k_indices(std::size_t n, std::size_t k, Key&& key, std::vector<std::siz
   };
   std::partial_sort(scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(k), scratch.end(), better);
   for (std::size_t r = 0; r < k; ++r) out.push_back(scratch[r]);
+}
+
+//! Appends to `out` the i < n with keep(i), ascending, without a branch on keep(i): every slot is
+//! written and kept or not, for tests that are true and false about equally often (a mispredicted
+//! branch per candidate otherwise). `out` must have capacity >= out.size() + n.
+template <class Keep>
+void append_where(std::vector<std::size_t>& out, std::size_t n, Keep&& keep) {
+  const std::size_t base = out.size();
+  out.resize(base + n);
+  std::size_t* const kept = out.data() + base;
+  std::size_t n_kept = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    kept[n_kept] = i;
+    n_kept += keep(i) ? 1 : 0;
+  }
+  out.resize(base + n_kept);
+}
+
+//! The uniform number `half` (0 or 1) of each candidate's cell (position stream, sequence, step,
+//! position) -- ctx.rng.uniform(rng_stream::position, ctx.sequence, ctx.step, position, half), bit
+//! for bit -- into `out.uniforms` (returned), by the vectorised Philox of the kernels
+//! (isa_variants.hpp `position_uniforms`). `out.uniforms` must have capacity >= candidates.
+inline const double* candidate_uniforms(const step_context& ctx, std::span<const position_info> cand, unsigned half,
+                                        selection& out) noexcept {
+  out.uniforms.resize(cand.size());
+  if (!cand.empty())
+    position_uniforms(ctx.rng, rng_stream::position, ctx.sequence, static_cast<std::uint32_t>(ctx.step),
+                      reinterpret_cast<const std::byte*>(cand.data()) + offsetof(position_info, position),
+                      sizeof(position_info), cand.size(), half, out.uniforms.data());
+  return out.uniforms.data();
 }
 
 //! Sorts candidate indices by ascending `key(i)`, ties to the lower index, into `scratch`.
@@ -161,19 +199,11 @@ void ascending_order(std::size_t n, Key&& key, std::vector<std::size_t>& scratch
   return [&keys](std::size_t a, std::size_t b) { return keys[a] > keys[b] || (keys[a] == keys[b] && a > b); };
 }
 
-//! Prepares a lazy ascending order of `key(i)` (ties to the lower index) for policies that usually
-//! need only a short prefix (MED, EB-Sampler, Fast-dLLM factor): keys go to `keys`, a binary heap of
-//! indices to `scratch`, and `pop_ascending` then yields the indices in the order `ascending_order`
-//! gives. The first p indices cost O(L + p log L) instead of a full O(L log L) sort. Both vectors
-//! must have capacity >= n (selection::reserve), so nothing allocates.
-template <class Key>
-void ascending_heap(std::size_t n, Key&& key, std::vector<std::size_t>& scratch, std::vector<double>& keys) {
-  keys.clear();
+//! Prepares a binary heap of candidate indices on `scratch` (keys in `keys`) that `pop_ascending`
+//! empties in the order `ascending_order` gives. Both vectors must have capacity >= n.
+inline void ascending_heap(std::size_t n, std::vector<std::size_t>& scratch, const std::vector<double>& keys) {
   scratch.clear();
-  for (std::size_t i = 0; i < n; ++i) {
-    keys.push_back(key(i));
-    scratch.push_back(i);
-  }
+  for (std::size_t i = 0; i < n; ++i) scratch.push_back(i);
   std::make_heap(scratch.begin(), scratch.end(), comes_after(keys));
 }
 
@@ -183,6 +213,153 @@ void ascending_heap(std::size_t n, Key&& key, std::vector<std::size_t>& scratch,
   const std::size_t i = scratch.back();
   scratch.pop_back();
   return i;
+}
+
+//! A lazy ascending order of per-candidate keys, ties to the lower index (the order
+//! `ascending_order` gives), for policies that need only a prefix of it whose length they learn
+//! while reading it (MED, EB-Sampler, Fast-dLLM factor, top-k). `prepare` stores the keys in
+//! `selection::keys` and counts them in n / 2 equal-width buckets between the smallest and the
+//! largest key (`selection::bins`). `pop` then brings in the next chunk of buckets (about `hint`
+//! keys at first, four times as many each time after): one pass over the keys distributes the
+//! indices of the chunk over their buckets (`selection::scratch`), and each bucket is sorted when
+//! the order reaches it. The bucket of a key is nondecreasing in the key (a subtraction and a
+//! multiplication by a positive number, each correctly rounded, then truncation), so equal keys
+//! share a bucket and buckets come in key order. Cost: O(n) for the counts, O(n) per chunk (a few)
+//! and the sorts of the buckets read: O(n + p) for a prefix of p when the keys spread over their
+//! range, O(n log n) at worst, when one bucket holds most keys. Fewer than 64 keys, all keys equal
+//! or a range that overflows use the binary heap of `ascending_heap` (the same order); so does a
+//! NaN key, where the order is the heap's, as these policies always had (`has_nan`). The
+//! selection's vectors must have capacity >= n (selection::reserve), so nothing allocates.
+class ascending_prefix {
+ public:
+  explicit ascending_prefix(selection& s) noexcept : keys_(s.keys), order_(s.scratch), bins_(s.bins) {}
+
+  //! Computes key(i) for the n candidates and counts them per bucket; `hint` is the prefix length
+  //! the caller expects to read (the first chunk's size).
+  template <class Key>
+  void prepare(std::size_t n, Key&& key, std::size_t hint = 32) {
+    keys_.resize(n);
+    double* const keys = keys_.data();
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    bool nan = false;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double k = key(i);
+      keys[i] = k;
+      lo = k < lo ? k : lo;
+      hi = k > hi ? k : hi;
+      nan |= k != k;
+    }
+    nan_ = nan;
+    left_ = n;
+    nb_ = n / 2;
+    lo_ = lo;
+    scale_ = static_cast<double>(nb_) / (hi - lo);
+    heap_ = nan || n < 64 || !(hi > lo) || !std::isfinite(hi - lo) || !std::isfinite(scale_);
+    if (heap_) {
+      ascending_heap(n, order_, keys_);
+      return;
+    }
+    bins_.assign(nb_, 0);
+    std::size_t* const bins = bins_.data();
+    for (std::size_t i = 0; i < n; ++i) ++bins[bin(keys[i])];
+    order_.resize(n);
+    next_ = bucket_end_ = end_ = current_ = bucket_ = 0;
+    chunk_ = hint > 0 ? hint : 1;
+  }
+
+  [[nodiscard]] bool empty() const noexcept { return left_ == 0; }
+  //! Whether a key was NaN (the order is then the heap's).
+  [[nodiscard]] bool has_nan() const noexcept { return nan_; }
+
+  //! The next index of the order. Precondition: !empty().
+  [[nodiscard]] std::size_t pop() noexcept {
+    --left_;
+    if (heap_) return pop_ascending(order_, keys_);
+    if (next_ == bucket_end_) {
+      if (next_ == end_) next_chunk();
+      do bucket_end_ = bins_[current_++];  // the next non-empty bucket of the chunk
+      while (bucket_end_ == next_);
+      sort_bucket(next_, bucket_end_);
+    }
+    return order_[next_++];
+  }
+
+ private:
+  [[nodiscard]] std::size_t bin(double k) const noexcept {
+    // In [0, nb_ (1 + 2^-52)]: the signed conversion is exact and cheaper than the unsigned one.
+    const auto b = static_cast<std::size_t>(static_cast<std::int64_t>((k - lo_) * scale_));
+    return b < nb_ ? b : nb_ - 1;
+  }
+  //! Distributes the indices of the next buckets (at least chunk_ keys, or the rest) over their
+  //! buckets in order_ after the previous chunk (ascending index within a bucket); bins_[b] becomes
+  //! the end of bucket b there. Precondition: keys are left.
+  void next_chunk() noexcept {
+    const std::size_t first = bucket_;
+    std::size_t count = 0;
+    while (bucket_ < nb_ && count < chunk_) count += bins_[bucket_++];
+    chunk_ *= 4;
+    std::size_t* const bins = bins_.data();
+    for (std::size_t b = first, at = end_; b < bucket_; ++b) {  // counts -> first slots
+      const std::size_t c = bins[b];
+      bins[b] = at;
+      at += c;
+    }
+    const std::size_t width = bucket_ - first;
+    const double* const keys = keys_.data();
+    std::size_t* const order = order_.data();
+    for (std::size_t i = 0, n = keys_.size(); i < n; ++i) {
+      const std::size_t b = bin(keys[i]);
+      if (b - first < width) order[bins[b]++] = i;  // unsigned: b in [first, bucket_)
+    }
+    end_ += count;
+    current_ = first;
+  }
+  //! Sorts order_[begin, end) by (key, index); the indices are ascending there.
+  void sort_bucket(std::size_t begin, std::size_t end) noexcept {
+    const double* const keys = keys_.data();
+    std::size_t* const order = order_.data();
+    if (end - begin > 16) {
+      std::sort(order + begin, order + end,
+                [keys](std::size_t a, std::size_t b) { return keys[a] < keys[b] || (keys[a] == keys[b] && a < b); });
+      return;
+    }
+    for (std::size_t j = begin + 1; j < end; ++j) {  // stable insertion sort: ties keep index order
+      const std::size_t x = order[j];
+      std::size_t m = j;
+      for (; m > begin && keys[x] < keys[order[m - 1]]; --m) order[m] = order[m - 1];
+      order[m] = x;
+    }
+  }
+
+  std::vector<double>& keys_;
+  std::vector<std::size_t>& order_;
+  std::vector<std::size_t>& bins_;
+  std::size_t left_ = 0, nb_ = 0, chunk_ = 1;
+  std::size_t next_ = 0;        // next slot of order_ to hand out
+  std::size_t bucket_end_ = 0;  // end of the bucket being handed out
+  std::size_t end_ = 0;         // end of the chunks distributed so far
+  std::size_t current_ = 0;     // next bucket of the current chunk
+  std::size_t bucket_ = 0;      // first bucket not distributed yet
+  double lo_ = 0.0, scale_ = 0.0;
+  bool heap_ = true, nan_ = false;
+};
+
+//! Appends to `out.unmask` the indices of the `k` candidates with the largest `key(i)`, best first,
+//! ties to the lower index: the result of `top_k_indices`, from an `ascending_prefix` of -key read
+//! to length k (O(n + k log k) on spread keys). With a NaN key it is `top_k_indices` itself (keys in
+//! `out.keys`), so that even then the result is the one the policies always gave.
+template <class Key>
+void top_k(std::size_t n, std::size_t k, Key&& key, selection& out) {
+  if (k > n) k = n;
+  if (k == 0) return;
+  ascending_prefix ranked(out);
+  ranked.prepare(n, [&](std::size_t i) { return -key(i); }, k);
+  if (ranked.has_nan()) {
+    for (std::size_t i = 0; i < n; ++i) out.keys[i] = key(i);
+    top_k_indices(n, k, [&](std::size_t i) { return out.keys[i]; }, out.scratch, out.unmask);
+    return;
+  }
+  for (std::size_t r = 0; r < k; ++r) out.unmask.push_back(ranked.pop());
 }
 
 }  // namespace detail

@@ -54,11 +54,12 @@ struct eb_sampler {
 
   void select(const step_context&, std::span<const position_info> cand, selection& out) const {
     if (cand.empty()) return;
-    // The order is popped lazily from a heap: only the accepted prefix (+1) is ordered.
-    detail::ascending_heap(cand.size(), [&](std::size_t i) { return proxy(cand[i]); }, out.scratch, out.keys);
+    // The order is popped lazily (policy.hpp ascending_prefix): only the accepted prefix (+1) is ordered.
+    detail::ascending_prefix ranked(out);
+    ranked.prepare(cand.size(), [&](std::size_t i) { return proxy(cand[i]); }, 64);
     double sum = 0.0, mx = 0.0;
-    for (std::size_t r = 0; !out.scratch.empty(); ++r) {
-      const std::size_t i = detail::pop_ascending(out.scratch, out.keys);
+    for (std::size_t r = 0; !ranked.empty(); ++r) {
+      const std::size_t i = ranked.pop();
       const double h = cand[i].entropy;
       sum += h;
       mx = std::max(mx, h);

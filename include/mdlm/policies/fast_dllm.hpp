@@ -4,6 +4,7 @@
 //! Fast-dLLM parallel decoding rules (Wu et al., arXiv 2505.22618; NVlabs/Fast-dLLM
 //! llada/generate.py `get_transfer_index` and `get_transfer_index_dynamic`).
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <span>
@@ -28,11 +29,26 @@ struct fast_dllm_threshold {
 
   void select(const step_context&, std::span<const position_info> cand, selection& out) const {
     if (cand.empty()) return;
-    std::size_t best = 0;
-    for (std::size_t i = 1; i < cand.size(); ++i)
-      if (cand[i].prob > cand[best].prob) best = i;
-    for (std::size_t i = 0; i < cand.size(); ++i)
-      if (i == best || cand[i].prob >= tau) out.unmask.push_back(i);
+    // One pass: the positions with c >= tau (appended without a branch: the slot is written, then
+    // kept or not) and the first maximum; the maximum is inserted in place when it is below tau.
+    const std::size_t base = out.unmask.size();
+    out.unmask.resize(base + cand.size());
+    std::size_t* kept = out.unmask.data() + base;
+    std::size_t n_kept = 0, best = 0;
+    double best_prob = cand[0].prob;
+    for (std::size_t i = 0; i < cand.size(); ++i) {
+      const double c = cand[i].prob;
+      if (c > best_prob) {
+        best_prob = c;
+        best = i;
+      }
+      kept[n_kept] = i;
+      n_kept += c >= tau ? 1 : 0;
+    }
+    out.unmask.resize(base + n_kept);
+    if (!(best_prob >= tau))
+      out.unmask.insert(std::lower_bound(out.unmask.begin() + static_cast<std::ptrdiff_t>(base), out.unmask.end(), best),
+                        best);
   }
 };
 
@@ -60,12 +76,13 @@ struct fast_dllm_factor {
   void select(const step_context&, std::span<const position_info> cand, selection& out) const {
     const std::size_t n = cand.size();
     if (n == 0) return;
-    // Ranks by descending confidence, popped lazily from a heap: only the accepted prefix (+1) is
-    // ordered. Rank r is accepted while its confidence meets threshold(r); the first failing rank
-    // ends the selection, except the last rank under the reference quirk.
-    detail::ascending_heap(n, [&](std::size_t i) { return -cand[i].prob; }, out.scratch, out.keys);
+    // Ranks by descending confidence, popped lazily (policy.hpp ascending_prefix): only the accepted
+    // prefix (+1) is ordered. Rank r is accepted while its confidence meets threshold(r); the first
+    // failing rank ends the selection, except the last rank under the reference quirk.
+    detail::ascending_prefix ranked(out);
+    ranked.prepare(n, [&](std::size_t i) { return -cand[i].prob; }, 64);
     for (std::size_t r = 1; r <= n; ++r) {
-      const std::size_t i = detail::pop_ascending(out.scratch, out.keys);
+      const std::size_t i = ranked.pop();
       if (cand[i].prob < threshold(r) && !(reference_last_rank && r == n)) break;
       out.unmask.push_back(i);
     }

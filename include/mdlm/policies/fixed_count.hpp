@@ -73,33 +73,67 @@ struct fixed_count {
   //! The score of candidate `c` (higher first).
   [[nodiscard]] double key(const step_context& ctx, const position_info& c) const noexcept {
     switch (score) {
-      case score_kind::confidence: return c.prob;
-      case score_kind::tempered_confidence: return c.tempered_prob;
-      case score_kind::margin: return c.tempered_margin;
-      case score_kind::neg_entropy: return -c.tempered_entropy;
-      case score_kind::random:
-        return ctx.rng.uniform(rng_stream::position, ctx.sequence, static_cast<std::uint32_t>(ctx.step),
-                               static_cast<std::uint32_t>(c.position));
-      case score_kind::left_to_right: return -static_cast<double>(c.position);
+      case score_kind::confidence: return key_as<score_kind::confidence>(ctx, c);
+      case score_kind::tempered_confidence: return key_as<score_kind::tempered_confidence>(ctx, c);
+      case score_kind::margin: return key_as<score_kind::margin>(ctx, c);
+      case score_kind::neg_entropy: return key_as<score_kind::neg_entropy>(ctx, c);
+      case score_kind::random: return key_as<score_kind::random>(ctx, c);
+      case score_kind::left_to_right: return key_as<score_kind::left_to_right>(ctx, c);
     }
     return 0.0;
   }
 
   void select(const step_context& ctx, std::span<const position_info> cand, selection& out) const {
-    const std::size_t k = count(ctx);
-    out.keys.clear();
-    for (const auto& c : cand) {
-      double s = key(ctx, c);
-      if (alg_temp > 0.0) {
-        // Gumbel-top-k: the top k of score/alg_temp + Gumbel noise is a sample without replacement
-        // from softmax(score/alg_temp), as torch.multinomial(replacement=False) draws.
-        const double u = ctx.rng.uniform(rng_stream::position, ctx.sequence, static_cast<std::uint32_t>(ctx.step),
-                                         static_cast<std::uint32_t>(c.position), 1);
-        s = s / alg_temp - std::log(-std::log(u));
-      }
-      out.keys.push_back(s);
+    // The score is a template argument of the ranking pass, so that the pass over the candidates
+    // has no branch on it.
+    switch (score) {
+      case score_kind::confidence: return select_as<score_kind::confidence>(ctx, cand, out);
+      case score_kind::tempered_confidence: return select_as<score_kind::tempered_confidence>(ctx, cand, out);
+      case score_kind::margin: return select_as<score_kind::margin>(ctx, cand, out);
+      case score_kind::neg_entropy: return select_as<score_kind::neg_entropy>(ctx, cand, out);
+      case score_kind::random: return select_as<score_kind::random>(ctx, cand, out);
+      case score_kind::left_to_right: return select_as<score_kind::left_to_right>(ctx, cand, out);
     }
-    detail::top_k_indices(cand.size(), k, [&](std::size_t i) { return out.keys[i]; }, out.scratch, out.unmask);
+  }
+
+ private:
+  template <score_kind S>
+  [[nodiscard]] static double key_as(const step_context& ctx, const position_info& c) noexcept {
+    if constexpr (S == score_kind::confidence) {
+      return c.prob;
+    } else if constexpr (S == score_kind::tempered_confidence) {
+      return c.tempered_prob;
+    } else if constexpr (S == score_kind::margin) {
+      return c.tempered_margin;
+    } else if constexpr (S == score_kind::neg_entropy) {
+      return -c.tempered_entropy;
+    } else if constexpr (S == score_kind::random) {
+      return ctx.rng.uniform(rng_stream::position, ctx.sequence, static_cast<std::uint32_t>(ctx.step),
+                             static_cast<std::uint32_t>(c.position));
+    } else {
+      return -static_cast<double>(c.position);
+    }
+  }
+
+  template <score_kind S>
+  void select_as(const step_context& ctx, std::span<const position_info> cand, selection& out) const {
+    const std::size_t k = count(ctx);
+    if (alg_temp <= 0.0) {
+      if constexpr (S == score_kind::random) {
+        // The scores (uniform 0 of each cell) all at once, by the vectorised Philox.
+        const double* u = detail::candidate_uniforms(ctx, cand, 0, out);
+        detail::top_k(cand.size(), k, [u](std::size_t i) { return u[i]; }, out);
+      } else {
+        detail::top_k(cand.size(), k, [&](std::size_t i) { return key_as<S>(ctx, cand[i]); }, out);
+      }
+      return;
+    }
+    // Gumbel-top-k: the top k of score/alg_temp + Gumbel noise is a sample without replacement from
+    // softmax(score/alg_temp), as torch.multinomial(replacement=False) draws. The noise is uniform
+    // 1 of each cell.
+    const double* u = detail::candidate_uniforms(ctx, cand, 1, out);
+    const auto noisy = [&](std::size_t i) { return key_as<S>(ctx, cand[i]) / alg_temp - std::log(-std::log(u[i])); };
+    detail::top_k(cand.size(), k, noisy, out);
   }
 };
 
@@ -123,11 +157,9 @@ struct dream_origin {
 
   void select(const step_context& ctx, std::span<const position_info> cand, selection& out) const {
     const double p = transfer_probability(ctx);
-    for (std::size_t i = 0; i < cand.size(); ++i) {
-      const double u = ctx.rng.uniform(rng_stream::position, ctx.sequence, static_cast<std::uint32_t>(ctx.step),
-                                       static_cast<std::uint32_t>(cand[i].position));
-      if (u < p) out.unmask.push_back(i);
-    }
+    // Uniform 0 of each cell, all at once by the vectorised Philox.
+    const double* u = detail::candidate_uniforms(ctx, cand, 0, out);
+    detail::append_where(out.unmask, cand.size(), [&](std::size_t i) { return u[i] < p; });
   }
 };
 

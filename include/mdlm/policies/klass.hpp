@@ -78,7 +78,10 @@ struct klass {
   }
   //! Appends one KL value to the history of position `pos`.
   void record(state_type& st, std::size_t pos, double kl) const noexcept {
-    st.kl[pos * history + st.count[pos] % history] = kl;
+    const std::size_t n = st.count[pos];
+    // The ring slot n mod h; a power-of-two h (the default 2) takes a mask instead of a division.
+    const std::size_t slot = (history & (history - 1)) == 0 ? n & (history - 1) : n % history;
+    st.kl[pos * history + slot] = kl;
     ++st.count[pos];
   }
   //! The KL of position `pos` at this step: from its logit row (logits interface) or from the
@@ -102,20 +105,38 @@ struct klass {
 
   void select(const step_context& ctx, std::span<const position_info> cand, state_type& st, selection& out) const {
     // Record this step's KL for every masked position of the canvas (history shared across blocks).
-    for (std::size_t pos = 0; pos < ctx.tokens.size(); ++pos)
-      if (ctx.tokens[pos] == ctx.mask) record(st, pos, step_kl(ctx, st, pos));
+    if (!ctx.logits.empty()) {
+      for (std::size_t pos = 0; pos < ctx.tokens.size(); ++pos)
+        if (ctx.tokens[pos] == ctx.mask) record(st, pos, step_kl(ctx, st, pos));
+    } else {
+      // Row-statistics interface: the rows are ascending, as the masked positions, so one merged
+      // walk finds each position's row (what `step_kl` finds by binary search).
+      std::size_t r = 0;
+      const std::size_t rows = ctx.row_positions.size();
+      for (std::size_t pos = 0; pos < ctx.tokens.size(); ++pos) {
+        if (ctx.tokens[pos] != ctx.mask) continue;
+        while (r < rows && ctx.row_positions[r] < pos) ++r;
+        record(st, pos, r < rows && ctx.row_positions[r] == pos ? ctx.row_stats[r].kl
+                                                                 : std::numeric_limits<double>::quiet_NaN());
+      }
+    }
     if (cand.empty()) return;
     const bool warm = ctx.step_in_block + 1 >= history;
-    for (std::size_t i = 0; i < cand.size(); ++i) {
-      const double c = cand[i].prob;
-      const bool confident = strict_confidence ? c > confidence_threshold : c >= confidence_threshold;
-      if (warm && confident && stable(st, cand[i].position)) out.unmask.push_back(i);
+    if (warm) {
+      detail::append_where(out.unmask, cand.size(), [&](std::size_t i) {
+        const double c = cand[i].prob;
+        const std::size_t pos = cand[i].position;
+        bool ready = strict_confidence ? c > confidence_threshold : c >= confidence_threshold;
+        ready &= st.count[pos] >= history;  // as `stable`, without its early exits
+        for (std::size_t j = 0; j < history; ++j) ready &= st.kl[pos * history + j] < kl_threshold;
+        return ready;
+      });
     }
     if (!out.unmask.empty()) return;
     std::size_t k = 1;
     if (fallback_steps_per_block > 0 && ctx.step_in_block < fallback_steps_per_block)
       k = llada_transfer_count(ctx.block_masked_at_start, fallback_steps_per_block, ctx.step_in_block);
-    detail::top_k_indices(cand.size(), k, [&](std::size_t i) { return cand[i].prob; }, out.scratch, out.unmask);
+    detail::top_k(cand.size(), k, [&](std::size_t i) { return cand[i].prob; }, out);
   }
 };
 

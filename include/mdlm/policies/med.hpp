@@ -35,15 +35,16 @@ struct med {
   void select(const step_context&, std::span<const position_info> cand, selection& out) const {
     if (cand.empty()) return;
     // Lowest entropies first, popped lazily: only the accepted prefix (at most k_max + 1) is ordered.
-    detail::ascending_heap(cand.size(), [&](std::size_t i) { return cand[i].entropy; }, out.scratch, out.keys);
-    const std::size_t lowest = detail::pop_ascending(out.scratch, out.keys);
+    detail::ascending_prefix ranked(out);
+    ranked.prepare(cand.size(), [&](std::size_t i) { return cand[i].entropy; }, k_max + 1);
+    const std::size_t lowest = ranked.pop();
     if (!(cand[lowest].entropy < lambda)) {
       out.unmask.push_back(lowest);  // none below lambda: the single lowest-entropy position
       return;
     }
     out.unmask.push_back(lowest);
-    while (!out.scratch.empty() && out.unmask.size() < k_max) {
-      const std::size_t i = detail::pop_ascending(out.scratch, out.keys);
+    while (!ranked.empty() && out.unmask.size() < k_max) {
+      const std::size_t i = ranked.pop();
       if (!(cand[i].entropy < lambda)) break;
       out.unmask.push_back(i);
     }

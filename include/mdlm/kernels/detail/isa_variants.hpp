@@ -114,4 +114,47 @@ template <class T>
   }
 }
 
+//! The position-uniform entry point of one instruction set.
+using uniforms_fn = void (*)(const position_uniform_job&, double*) noexcept;
+
+inline void scalar_position_uniforms(const position_uniform_job& job, double* out) noexcept {
+  for (std::size_t i = 0; i < job.n; ++i) out[i] = scalar_position_uniform(job, i);
+}
+
+//! out[i] = rng.uniform2(stream, sequence, step, position_i, 0)[half] for the n positions
+//! (std::size_t) at positions + i * stride bytes (the `position` members of an array of
+//! position_info, say), bit for bit,
+//! with the widest Philox variant this CPU runs (detected_isa): the random scores of the policies
+//! (fixed_count `random` and `alg_temp`, Dream `origin`) without one scalar Philox call each.
+inline void position_uniforms(const counter_rng& rng, rng_stream stream, std::uint32_t sequence, std::uint32_t step,
+                              const std::byte* positions, std::size_t stride, std::size_t n, unsigned half,
+                              double* out) noexcept {
+  position_uniform_job job;
+  const std::uint64_t k = splitmix64(rng.seed ^ (0xA5A5A5A5ull * (static_cast<std::uint64_t>(stream) + 1)));
+  for (std::uint32_t r = 0; r < 10; ++r) {
+    job.keys[2 * r] = static_cast<std::uint32_t>(k) + r * 0x9E3779B9u;
+    job.keys[2 * r + 1] = static_cast<std::uint32_t>(k >> 32) + r * 0xBB67AE85u;
+  }
+  job.rng = rng;
+  job.stream = stream;
+  job.sequence = sequence;
+  job.step = step;
+  job.positions = positions;
+  job.stride = stride;
+  job.n = n;
+  job.half = half;
+  uniforms_fn f = &scalar_position_uniforms;
+  switch (detected_isa()) {
+#if MDLM_KERNELS_X86
+    case simd_isa::avx512: f = &isa_avx512::position_uniforms; break;
+    case simd_isa::avx2: f = &isa_avx2::position_uniforms; break;
+#endif
+#if MDLM_KERNELS_VECTOR
+    case simd_isa::baseline: f = &isa_baseline::position_uniforms; break;
+#endif
+    default: break;
+  }
+  f(job, out);
+}
+
 }  // namespace mdlm::detail

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <span>
 
@@ -64,6 +65,37 @@ namespace detail {
   const std::uint64_t k =
       splitmix64(rng.seed ^ (0xA5A5A5A5ull * (static_cast<std::uint64_t>(rng_stream::token) + 1)));
   return {static_cast<std::uint32_t>(k), static_cast<std::uint32_t>(k >> 32)};
+}
+
+//! One batch of position uniforms (`position_uniforms`, isa_variants.hpp): the uniform `half`
+//! (0 or 1) of counter (sequence, step, position, 0) of a stream for n positions read with a stride.
+struct position_uniform_job {
+  std::array<std::uint32_t, 20> keys{};  //!< Philox round keys (k0, k1) per round
+  counter_rng rng{};
+  rng_stream stream = rng_stream::position;
+  std::uint32_t sequence = 0, step = 0;
+  const std::byte* positions = nullptr;  //!< the i-th position is the std::size_t at positions + i * stride
+  std::size_t stride = sizeof(std::size_t);  //!< in bytes
+  std::size_t n = 0;
+  unsigned half = 0;
+};
+
+//! (w + 0.5) 2^-53 for the 53-bit integer w: the conversion of counter_rng::uniform2.
+[[nodiscard]] inline double uniform_of_bits(std::uint64_t w) noexcept {
+  constexpr double scale = 1.0 / 9007199254740992.0;  // 2^-53
+  return (static_cast<double>(static_cast<std::int64_t>(w)) + 0.5) * scale;
+}
+
+//! The i-th position of `job` (read as bytes: the positions are members of larger records).
+[[nodiscard]] inline std::uint32_t job_position(const position_uniform_job& job, std::size_t i) noexcept {
+  std::size_t p = 0;
+  std::memcpy(&p, job.positions + i * job.stride, sizeof p);
+  return static_cast<std::uint32_t>(p);
+}
+
+//! The i-th uniform of `job` by the scalar generator.
+[[nodiscard]] inline double scalar_position_uniform(const position_uniform_job& job, std::size_t i) noexcept {
+  return job.rng.uniform2(job.stream, job.sequence, job.step, job_position(job, i), 0)[job.half];
 }
 
 //! Element formats of a logit buffer.

@@ -484,6 +484,55 @@ void process_rows(const row_job& job, std::size_t begin, std::size_t end) noexce
   }
 }
 
+//! mul_lo32 for the position uniforms: the 32 x 32 -> 64-bit unsigned multiply instruction on every
+//! x86 width (on AVX-512 too: the native 64-bit multiply vpmullq is three micro-ops on Intel cores
+//! and made this loop latency-bound).
+inline vq mul32(vq a, std::uint32_t c) noexcept {
+#if MDLM_KERNELS_X86 && MDLM_DETAIL_KERNEL_WIDTH == 16
+  // The maskz form (all 8 lanes): the plain intrinsic starts from an undefined vector, which GCC 12
+  // reports as maybe-uninitialized.
+  return (vq)_mm512_maskz_mul_epu32(0xff, (__m512i)a, _mm512_set1_epi64(static_cast<long long>(c)));
+#else
+  return mul_lo32(a, c);
+#endif
+}
+
+//! out[i] = counter_rng::uniform2(stream, sequence, step, position of candidate i, 0)[half] for
+//! i < n (row_common.hpp `position_uniform_job`): Philox4x32-10 on lanes / 2 counters per vector,
+//! two vectors at a time (independent chains), the same integer arithmetic and the same double
+//! conversion as uniform2, so bit for bit its numbers.
+inline void position_uniforms(const position_uniform_job& job, double* out) noexcept {
+  constexpr int q = lanes / 2;
+  constexpr std::uint64_t lo = 0xffffffffull;
+  std::size_t i = 0;
+  for (; i + 2 * q <= job.n; i += 2 * q) {
+    std::uint64_t pos[2 * q];
+    for (int j = 0; j < 2 * q; ++j) pos[j] = job_position(job, i + static_cast<std::size_t>(j));
+    vq c0[2], c1[2], c2[2], c3[2];
+    MDLM_DETAIL_UNROLL for (int v = 0; v < 2; ++v) {
+      c0[v] = vq{} + job.sequence;
+      c1[v] = vq{} + job.step;
+      std::memcpy(&c2[v], pos + v * q, sizeof(vq));
+      c3[v] = vq{};
+    }
+    for (int r = 0; r < 10; ++r) {
+      MDLM_DETAIL_UNROLL for (int v = 0; v < 2; ++v) {
+        const vq p0 = mul32(c0[v], 0xD2511F53u);
+        const vq p1 = mul32(c2[v], 0xCD9E8D57u);
+        c0[v] = (p1 >> 32) ^ c1[v] ^ job.keys[2 * r];
+        c1[v] = p1 & lo;
+        c2[v] = (p0 >> 32) ^ c3[v] ^ job.keys[2 * r + 1];
+        c3[v] = p0 & lo;
+      }
+    }
+    MDLM_DETAIL_UNROLL for (int v = 0; v < 2; ++v) {
+      const vq w = job.half == 0 ? ((c0[v] << 32) | c1[v]) >> 11 : ((c2[v] << 32) | c3[v]) >> 11;
+      for (int j = 0; j < q; ++j) out[i + static_cast<std::size_t>(v * q + j)] = uniform_of_bits(w[j]);
+    }
+  }
+  for (; i < job.n; ++i) out[i] = scalar_position_uniform(job, i);
+}
+
 }  // namespace mdlm::detail::MDLM_DETAIL_KERNEL_NS
 
 #endif
