@@ -15,6 +15,7 @@ packages=(
   clang libclang-rt-14-dev libomp-dev            # libFuzzer target of the safetensors parser (clang + its OpenMP)
   python3 python3-torch python3-numpy python3-matplotlib   # golden tests, peers, training, plots
   libopenblas0-pthread                           # fast BLAS behind Debian's torch (else reference BLAS)
+  libopenblas-pthread-dev                        # the CPU backend's matrix products (cblas_sgemm)
   python3-dev pybind11-dev python3-pybind11 python3-pytest   # Python package mdlm (python/)
   python3-pip python3-setuptools python3-wheel python3-venv  # pip install . (setuptools backend)
 )

@@ -102,8 +102,8 @@ TEST_CASE("logits are bitwise identical for any thread count and batch size", "[
     tiny_checkpoint_spec spec;
     spec.arch = arch;
     spec.kv_heads = 2;
-    spec.d_model = 128;  // > one 64-feature chunk per projection, several chunks in the MLP and head
-    spec.mlp = 200;
+    spec.d_model = 192;  // > one 128-feature chunk per projection, several chunks in the MLP and head
+    spec.mlp = 300;
     spec.seed = 77;
     write_tiny_checkpoint(spec, scratch / "m");
     auto m = model::load(scratch / "m", {.threads = 1});

@@ -14,15 +14,18 @@
 //! row i-1 (row 0 keeps its own), so every algorithm sees row i = p(x_i | .).
 //!
 //! Numerics: weights are converted from the file dtype (bf16 / fp16 / fp32) to fp32 at load; all
-//! arithmetic is fp32 with Eigen GEMMs. The real models run in bf16, so logits differ from a bf16
+//! arithmetic is fp32, the matrix products by OpenBLAS (or Eigen; mdlm/cpu/gemm.hpp). The real models run in bf16, so logits differ from a bf16
 //! PyTorch run by bf16 rounding; against an fp32 PyTorch forward they agree to ~1e-5.
 //!
 //! Determinism: the backend parallelises with OpenMP over fixed chunks of output features and over
-//! attention heads, each chunk computed by a single-threaded Eigen product whose blocking depends
-//! only on the shapes, so logits are bitwise identical for any thread count. Every sequence of a
-//! batch goes through exactly the code path of a single call, so `batch_logits` rows are bitwise
-//! equal to `logits` of each sequence alone. The model sets Eigen's own thread count to 1
-//! (`Eigen::setNbThreads(1)`), a process-wide setting, while it computes.
+//! attention heads, each chunk computed by a single-threaded product (mdlm::cpu::gemm) whose
+//! blocking depends only on the shapes, so logits are bitwise identical for any thread count. Every
+//! sequence of a batch goes through exactly the code path of a single call, so `batch_logits` rows
+//! are bitwise equal to `logits` of each sequence alone. The model sets Eigen's own thread count to
+//! 1 (`Eigen::setNbThreads(1)`) and, under the pthreads build of OpenBLAS, OpenBLAS's to 1 while it
+//! computes (`blas_thread_scope`), both process-wide settings. Logits depend on the GEMM library and
+//! on the kernels it picks for the processor (different summation orders), within the golden
+//! tolerance of the PyTorch forward.
 //!
 //! Row statistics (row_model.hpp): `row_choices` / `batch_row_choices` run the same body, then the
 //! untied head for the requested rows only, and `compute_row_choices` on them, so decode takes the
