@@ -135,6 +135,52 @@ TEST_CASE("logits are bitwise identical for any thread count and batch size", "[
   std::filesystem::remove_all(scratch);
 }
 
+TEST_CASE("16-bit weights stay 16-bit in memory and give the fp32 path's logits bit for bit", "[model]") {
+  const auto scratch = mdlm::test::scratch_dir("weight_storage");
+  for (auto arch : {architecture::llada, architecture::dream}) {
+    for (auto type : {dtype::bf16, dtype::f16, dtype::f32}) {
+      INFO("arch " << static_cast<int>(arch) << " dtype " << dtype_name(type));
+      tiny_checkpoint_spec spec;
+      spec.arch = arch;
+      spec.kv_heads = 2;
+      spec.d_model = 192;
+      spec.mlp = 300;
+      spec.seed = 78;
+      spec.type = type;
+      write_tiny_checkpoint(spec, scratch / "m");
+      auto kept = model::load(scratch / "m", {.threads = 2});
+      auto wide = model::load(scratch / "m", {.threads = 1, .weights = weight_storage::fp32});
+      // Matrices at 2 bytes per parameter (4 for an fp32 checkpoint); norms and biases fp32.
+      const std::size_t params = kept.config().parameter_count();
+      if (type == dtype::f32) {
+        CHECK(kept.weight_bytes() == wide.weight_bytes());
+      } else {
+        CHECK(kept.weight_bytes() < params * 2 + params / 10);
+        CHECK(wide.weight_bytes() == params * 4);
+      }
+      const auto mask = kept.mask_token();
+      const std::vector<mdlm::token_id> a = {1, 2, 3, mask, mask, 9, mask, 40, 41, mask, mask, 7, 8, 100, mask, 5, 6};
+      const auto ref = run(wide, a);
+      CHECK(bitwise_equal(run(kept, a), ref));
+      kept.set_threads(3);
+      CHECK(bitwise_equal(run(kept, a), ref));
+      // The row interface (head over requested rows only) agrees as well.
+      std::vector<std::size_t> rows = {3, 4, 6, 9, 10, 14};
+      mdlm::row_request req;
+      req.rows = rows;
+      std::vector<mdlm::row_choice> x(rows.size()), y(rows.size());
+      kept.row_choices(a, req, x);
+      wide.row_choices(a, req, y);
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        CHECK(x[i].token == y[i].token);
+        CHECK(x[i].stats.entropy == y[i].stats.entropy);
+        CHECK(x[i].stats.log_normalizer == y[i].stats.log_normalizer);
+      }
+    }
+  }
+  std::filesystem::remove_all(scratch);
+}
+
 TEST_CASE("attention is bidirectional; Dream shifts its logits by one", "[model]") {
   const auto scratch = mdlm::test::scratch_dir("bidirectional");
   for (auto arch : {architecture::llada, architecture::dream}) {

@@ -158,6 +158,16 @@ void checkpoint::read_f32(std::string_view name, std::span<float> out) const {
   files_[e.file].read_f32(name, out);
 }
 
+std::span<const std::byte> checkpoint::bytes(std::string_view name) const {
+  const entry& e = find(name);
+  return files_[e.file].bytes(*e.info);
+}
+
+void checkpoint::release(std::string_view name) const noexcept {
+  const auto it = tensors_.find(name);
+  if (it != tensors_.end()) files_[it->second.file].release(*it->second.info);
+}
+
 index_report check_index_metadata(const std::filesystem::path& dir, std::size_t bytes_per_element) {
   const model_config cfg = read_model_config(dir);
   const auto index_path = dir / "model.safetensors.index.json";

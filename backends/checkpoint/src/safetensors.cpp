@@ -306,6 +306,14 @@ std::span<const std::byte> safetensors_file::bytes(const tensor_info& t) const n
   return {data_ + 8 + header_.header_size + t.begin, static_cast<std::size_t>(t.end - t.begin)};
 }
 
+void safetensors_file::release(const tensor_info& t) const noexcept {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto first = reinterpret_cast<std::uintptr_t>(data_ + 8 + header_.header_size + t.begin);
+  const auto last = reinterpret_cast<std::uintptr_t>(data_ + 8 + header_.header_size + t.end);
+  const std::uintptr_t begin = (first + page - 1) / page * page, end = last / page * page;
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 void safetensors_file::read_f32(std::string_view name, std::span<float> out) const {
   const tensor_info* t = header_.find(name);
   if (t == nullptr) fail(path_.string(), "no tensor ", name);

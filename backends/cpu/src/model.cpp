@@ -5,6 +5,8 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <thread>
@@ -36,8 +38,11 @@ using index = Eigen::Index;
 
 // Y[:, 0:out] (row stride ldy) = X (rows x in, row stride ldx) * W^T (+ bias), or += when
 // `accumulate`. W is [out, in] row-major (PyTorch nn.Linear layout).
-void linear(const float* x, std::size_t rows, std::size_t in, std::size_t ldx, const detail::aligned_floats& w,
-            const float* bias, std::size_t out, float* y, std::size_t ldy, bool accumulate, int threads) {
+// A 16-bit W is converted chunk by chunk into the calling thread's part of `scratch` (`stride`
+// floats per thread), so the product sees exactly the fp32 values an fp32 W would hold.
+void linear(const float* x, std::size_t rows, std::size_t in, std::size_t ldx, const detail::weight_matrix& w,
+            const float* bias, std::size_t out, float* y, std::size_t ldy, bool accumulate, int threads,
+            float* scratch, std::size_t stride) {
   const std::size_t width = chunk_width(out);
   const auto chunks = static_cast<std::ptrdiff_t>((out + width - 1) / width);
 // dynamic: a thread slowed by other work on its core takes fewer chunks; which thread computes a
@@ -46,7 +51,8 @@ void linear(const float* x, std::size_t rows, std::size_t in, std::size_t ldx, c
   for (std::ptrdiff_t c = 0; c < chunks; ++c) {
     const std::size_t o0 = static_cast<std::size_t>(c) * width;
     const std::size_t n = std::min(width, out - o0);
-    gemm(rows, n, in, x, ldx, w.data() + o0 * in, in, b_layout::n_by_k, y + o0, ldy, accumulate);
+    const float* wc = w.rows_f32(o0, n, scratch + static_cast<std::size_t>(omp_get_thread_num()) * stride);
+    gemm(rows, n, in, x, ldx, wc, in, b_layout::n_by_k, y + o0, ldy, accumulate);
     if (bias != nullptr) {
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t j = 0; j < n; ++j) y[r * ldy + o0 + j] += bias[o0 + j];
@@ -74,6 +80,32 @@ void rms_norm(const float* x, std::size_t rows, std::size_t d, const detail::ali
 
 }  // namespace
 
+namespace detail {
+
+const float* weight_matrix::rows_f32(std::size_t r0, std::size_t n, float* scratch) const noexcept {
+  if (type == hf::dtype::f32) return f32.data() + r0 * cols;
+  const std::uint16_t* src = bits.data() + r0 * cols;
+  const std::size_t count = n * cols;
+  if (type == hf::dtype::bf16) {
+    // bf16 is the upper half of an fp32: a shift, which the compiler vectorises with any -march.
+    for (std::size_t i = 0; i < count; ++i) scratch[i] = std::bit_cast<float>(static_cast<std::uint32_t>(src[i]) << 16);
+  } else {
+    for (std::size_t i = 0; i < count; ++i) scratch[i] = hf::f16_to_f32(src[i]);
+  }
+  return scratch;
+}
+
+}  // namespace detail
+
+std::size_t model::weight_bytes() const noexcept {
+  std::size_t b = embed_.bytes() + head_.bytes() + final_norm_.size() * sizeof(float);
+  for (const auto& l : layers_) {
+    for (const matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) b += m->bytes();
+    for (const buffer* v : {&l.attn_norm, &l.bq, &l.bk, &l.bv, &l.ff_norm}) b += v->size() * sizeof(float);
+  }
+  return b;
+}
+
 model model::load(const std::filesystem::path& dir, const model_options& options) {
   return model(checkpoint::open(dir, checkpoint_options{.allow_unexpected_tensors = options.allow_unexpected_tensors}),
                options);
@@ -87,23 +119,48 @@ model::model(const checkpoint& ckpt, const model_options& options) : config_(ckp
     dst.resize(static_cast<std::size_t>(n));
     ckpt.read_f32(spec.name, dst);
   };
+  auto read_matrix = [&](const tensor_spec& spec, matrix& dst) {
+    dst.rows = static_cast<std::size_t>(spec.shape.at(0));
+    dst.cols = static_cast<std::size_t>(spec.shape.at(1));
+    const tensor_info& t = ckpt.info(spec.name);
+    if (options.weights == weight_storage::file_dtype && (t.type == dtype::bf16 || t.type == dtype::f16)) {
+      dst.type = t.type;
+      dst.bits.resize(dst.rows * dst.cols);
+      const std::span<const std::byte> raw = ckpt.bytes(spec.name);
+      std::memcpy(dst.bits.data(), raw.data(), raw.size());  // little-endian 16-bit elements, as on x86 / ARM
+      // Widest chunk a product of this matrix converts: linear's chunk_width, or the head's.
+      weight_scratch_stride_ = std::max(weight_scratch_stride_, std::max(chunk_width(dst.rows), head_chunk_features) * dst.cols);
+    } else {
+      dst.type = dtype::f32;
+      dst.f32.resize(dst.rows * dst.cols);
+      ckpt.read_f32(spec.name, dst.f32);
+    }
+    ckpt.release(spec.name);
+  };
+  static_assert(std::endian::native == std::endian::little, "16-bit weights are copied as little-endian bits");
   const auto specs = expected_tensors(config_);
   // expected_tensors order: embedding, per layer (LLaDA 9 / Dream 12 tensors), final norm, head.
   std::size_t s = 0;
-  read(specs[s++], embed_);
+  read_matrix(specs[s++], embed_);
   layers_.resize(config_.n_layers);
   for (auto& l : layers_) {
+    read(specs[s++], l.attn_norm);
     if (config_.arch == architecture::llada) {
-      for (auto* dst : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ff_norm, &l.w_gate, &l.w_up, &l.w_down})
-        read(specs[s++], *dst);
+      for (auto* dst : {&l.wq, &l.wk, &l.wv, &l.wo}) read_matrix(specs[s++], *dst);
     } else {
-      for (auto* dst : {&l.attn_norm, &l.wq, &l.bq, &l.wk, &l.bk, &l.wv, &l.bv, &l.wo, &l.ff_norm, &l.w_gate, &l.w_up,
-                        &l.w_down})
-        read(specs[s++], *dst);
+      read_matrix(specs[s++], l.wq);
+      read(specs[s++], l.bq);
+      read_matrix(specs[s++], l.wk);
+      read(specs[s++], l.bk);
+      read_matrix(specs[s++], l.wv);
+      read(specs[s++], l.bv);
+      read_matrix(specs[s++], l.wo);
     }
+    read(specs[s++], l.ff_norm);
+    for (auto* dst : {&l.w_gate, &l.w_up, &l.w_down}) read_matrix(specs[s++], *dst);
   }
   read(specs[s++], final_norm_);
-  if (!config_.tied_embeddings) read(specs[s++], head_);
+  if (!config_.tied_embeddings) read_matrix(specs[s++], head_);
 
   // RoPE inverse frequencies in fp32, as PyTorch: 1 / theta^(arange(0, d, 2) / d).
   const std::size_t half = config_.head_dim / 2;
@@ -138,6 +195,7 @@ void model::reserve(std::size_t length) {
   up_.resize(length * c.mlp_hidden);
   scores_stride_ = (length * length + 15) / 16 * 16;
   scores_.resize(static_cast<std::size_t>(threads_) * scores_stride_);
+  weight_scratch_.resize(static_cast<std::size_t>(threads_) * weight_scratch_stride_);
   rope_cos_.resize(length * c.head_dim);
   rope_sin_.resize(length * c.head_dim);
   const std::size_t half = c.head_dim / 2;
@@ -183,7 +241,7 @@ void model::forward(std::span<const token_id> tokens, std::span<float> out) {
 void model::head_rows(const float* hidden, std::span<const std::size_t> rows, std::span<float> out) {
   const auto& c = config_;
   const std::size_t d = c.d_model, vocab = c.vocab_size, tile = head_tile_rows;
-  const buffer& w = head_.empty() ? embed_ : head_;
+  const matrix& w = head_.rows == 0 ? embed_ : head_;
   const std::size_t tiles = (rows.size() + tile - 1) / tile;
   // Gather the requested hidden rows into tiles of `tile` rows, zero-padding the last one.
   tile_in_.resize(tiles * tile * d);
@@ -202,8 +260,10 @@ void model::head_rows(const float* hidden, std::span<const std::size_t> rows, st
   for (std::ptrdiff_t ch = 0; ch < chunks; ++ch) {
     const std::size_t o0 = static_cast<std::size_t>(ch) * head_chunk_features;
     const std::size_t n = std::min(head_chunk_features, vocab - o0);
+    const float* wc =
+        w.rows_f32(o0, n, weight_scratch_.data() + static_cast<std::size_t>(omp_get_thread_num()) * weight_scratch_stride_);
     for (std::size_t t = 0; t < tiles; ++t)
-      gemm(tile, n, d, tile_in_.data() + t * tile * d, d, w.data() + o0 * d, d, b_layout::n_by_k,
+      gemm(tile, n, d, tile_in_.data() + t * tile * d, d, wc, d, b_layout::n_by_k,
            tile_out_.data() + t * tile * vocab + o0, vocab, false);
   }
   for (std::size_t j = 0; j < rows.size(); ++j)
@@ -271,16 +331,22 @@ const float* model::body(std::span<const token_id> tokens) {
   const blas_thread_scope single_threaded_blas;
   const int t = threads_;
   const auto eps = static_cast<float>(c.rms_norm_eps);
+  float* const ws = weight_scratch_.data();
+  const std::size_t wss = weight_scratch_stride_;
 
-  for (std::size_t i = 0; i < length; ++i)
-    std::copy_n(embed_.data() + static_cast<std::size_t>(tokens[i]) * d, d, x_.data() + i * d);
+  // Embedding rows: converted straight into x (a 16-bit row) or copied (fp32).
+  for (std::size_t i = 0; i < length; ++i) {
+    float* xi = x_.data() + i * d;
+    const float* row = embed_.rows_f32(static_cast<std::size_t>(tokens[i]), 1, xi);
+    if (row != xi) std::copy_n(row, d, xi);
+  }
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   for (const auto& l : layers_) {
     rms_norm(x_.data(), length, d, l.attn_norm, eps, a_.data(), t);
-    linear(a_.data(), length, d, d, l.wq, l.bq.empty() ? nullptr : l.bq.data(), d, q_.data(), d, false, t);
-    linear(a_.data(), length, d, d, l.wk, l.bk.empty() ? nullptr : l.bk.data(), kv, k_.data(), kv, false, t);
-    linear(a_.data(), length, d, d, l.wv, l.bv.empty() ? nullptr : l.bv.data(), kv, v_.data(), kv, false, t);
+    linear(a_.data(), length, d, d, l.wq, l.bq.empty() ? nullptr : l.bq.data(), d, q_.data(), d, false, t, ws, wss);
+    linear(a_.data(), length, d, d, l.wk, l.bk.empty() ? nullptr : l.bk.data(), kv, k_.data(), kv, false, t, ws, wss);
+    linear(a_.data(), length, d, d, l.wv, l.bv.empty() ? nullptr : l.bv.data(), kv, v_.data(), kv, false, t, ws, wss);
 
     // Half-split RoPE on q and k: out[i] = x[i] cos - x[i+h] sin, out[i+h] = x[i+h] cos + x[i] sin.
     const auto rows = static_cast<std::ptrdiff_t>(length);
@@ -318,11 +384,11 @@ const float* model::body(std::span<const token_id> tokens) {
       }
       gemm(length, hd, length, sbuf, length, v_.data() + g * hd, kv, b_layout::k_by_n, o_.data() + h * hd, d, false);
     }
-    linear(o_.data(), length, d, d, l.wo, nullptr, d, x_.data(), d, true, t);  // residual 1
+    linear(o_.data(), length, d, d, l.wo, nullptr, d, x_.data(), d, true, t, ws, wss);  // residual 1
 
     rms_norm(x_.data(), length, d, l.ff_norm, eps, a_.data(), t);
-    linear(a_.data(), length, d, d, l.w_gate, nullptr, c.mlp_hidden, gate_.data(), c.mlp_hidden, false, t);
-    linear(a_.data(), length, d, d, l.w_up, nullptr, c.mlp_hidden, up_.data(), c.mlp_hidden, false, t);
+    linear(a_.data(), length, d, d, l.w_gate, nullptr, c.mlp_hidden, gate_.data(), c.mlp_hidden, false, t, ws, wss);
+    linear(a_.data(), length, d, d, l.w_up, nullptr, c.mlp_hidden, up_.data(), c.mlp_hidden, false, t, ws, wss);
     // silu(g) * u, row by row with Eigen's vectorised exp (the scalar std::exp loop took ~5 % of
     // the forward once the products ran in OpenBLAS).
     const auto hidden = static_cast<index>(c.mlp_hidden);
@@ -333,7 +399,7 @@ const float* model::body(std::span<const token_id> tokens) {
       const Eigen::Map<const Eigen::ArrayXf> u(up_.data() + off, hidden);
       g = g / (1.0f + (-g).exp()) * u;
     }
-    linear(gate_.data(), length, c.mlp_hidden, c.mlp_hidden, l.w_down, nullptr, d, x_.data(), d, true, t);  // residual 2
+    linear(gate_.data(), length, c.mlp_hidden, c.mlp_hidden, l.w_down, nullptr, d, x_.data(), d, true, t, ws, wss);  // residual 2
   }
 
   rms_norm(x_.data(), length, d, final_norm_, eps, a_.data(), t);

@@ -49,6 +49,11 @@ class checkpoint {
   [[nodiscard]] const std::filesystem::path& file_of(std::string_view name) const;
   //! Converts tensor `name` to fp32 into `out` (`out.size()` must equal its element count).
   void read_f32(std::string_view name, std::span<float> out) const;
+  //! The raw little-endian bytes of tensor `name` in its file (`info(name).type` elements); throws
+  //! checkpoint_error when absent. Valid while the checkpoint lives.
+  [[nodiscard]] std::span<const std::byte> bytes(std::string_view name) const;
+  //! safetensors_file::release for tensor `name` (after a loader copied it); no-op when absent.
+  void release(std::string_view name) const noexcept;
 
  private:
   struct entry {

@@ -108,6 +108,12 @@ class safetensors_file {
   //! tensor or `out.size()` differs from its element count.
   void read_f32(std::string_view name, std::span<float> out) const;
 
+  //! Tells the kernel that the pages wholly inside tensor `t`'s bytes are no longer needed by this
+  //! process (madvise MADV_DONTNEED on a read-only mapping: they leave the resident set and stay in
+  //! the page cache; a later read maps them again). A loader calls it after copying a tensor, so
+  //! the file's pages do not count twice in the peak resident memory. Never fails.
+  void release(const tensor_info& t) const noexcept;
+
  private:
   std::filesystem::path path_;
   const std::byte* data_ = nullptr;  // start of the mapping

@@ -13,8 +13,11 @@
 //! the full padded vocabulary. Dream's logit shift is applied here: row i of the output is the raw
 //! row i-1 (row 0 keeps its own), so every algorithm sees row i = p(x_i | .).
 //!
-//! Numerics: weights are converted from the file dtype (bf16 / fp16 / fp32) to fp32 at load; all
-//! arithmetic is fp32, the matrix products by OpenBLAS (or Eigen; mdlm/cpu/gemm.hpp). The real models run in bf16, so logits differ from a bf16
+//! Numerics: the matrices (projections, embedding, head) stay in the file's dtype in memory by default
+//! (`weight_storage::file_dtype`: bf16 / fp16 at 2 bytes per parameter), and each product converts
+//! its fixed chunk of weight rows to fp32 right before it (exact: every bf16 / fp16 value is an fp32
+//! value), so logits are bitwise those of `weight_storage::fp32`, which converts everything at load;
+//! norm weights and biases are fp32. All arithmetic is fp32, the matrix products by OpenBLAS (or Eigen; mdlm/cpu/gemm.hpp). The real models run in bf16, so logits differ from a bf16
 //! PyTorch run by bf16 rounding; against an fp32 PyTorch forward they agree to ~1e-5.
 //!
 //! Determinism: the backend parallelises with OpenMP over fixed chunks of output features and over
@@ -34,11 +37,14 @@
 //! `head_tile_rows` gathered rows (the last tile zero-padded), for full and partial calls alike, so
 //! a row's logits are bitwise the same whichever other rows are requested.
 //!
-//! Memory: 4 bytes per parameter (LLaDA-8B: 32 GB, Dream-7B: 30.5 GB) plus activations of
-//! O(L * (d_model + mlp_hidden) + threads * L^2) floats. A model is not safe to call from several
+//! Memory: 2 bytes per parameter for a bf16 / fp16 checkpoint (LLaDA-8B: 16 GB, Dream-7B: 15.2 GB;
+//! 4 with `weight_storage::fp32` or an fp32 checkpoint) plus activations of O(L * (d_model +
+//! mlp_hidden) + threads * L^2) floats and, for 16-bit weights, one converted chunk per thread
+//! (at most 256 x mlp_hidden floats: 12 MB at LLaDA-8B). A model is not safe to call from several
 //! threads at once (it owns its work buffers).
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <new>
 #include <span>
@@ -73,12 +79,34 @@ struct aligned64_allocator {
 };
 //! A float buffer whose first element is 64-byte aligned.
 using aligned_floats = std::vector<float, aligned64_allocator<float>>;
+
+//! A weight matrix [rows, cols] (row-major, PyTorch's nn.Linear layout) held as fp32 or as the
+//! checkpoint's 16-bit bits (bf16 / fp16).
+struct weight_matrix {
+  aligned_floats f32;                                           //!< fp32 storage (empty when 16-bit)
+  std::vector<std::uint16_t, aligned64_allocator<std::uint16_t>> bits;  //!< 16-bit storage (empty when fp32)
+  hf::dtype type = hf::dtype::f32;  //!< f32, or the dtype of `bits`
+  std::size_t rows = 0, cols = 0;
+
+  //! Rows [r0, r0 + n) as fp32: a pointer into `f32`, or `scratch` (n * cols floats) filled with
+  //! their exact conversion.
+  [[nodiscard]] const float* rows_f32(std::size_t r0, std::size_t n, float* scratch) const noexcept;
+  //! Bytes held.
+  [[nodiscard]] std::size_t bytes() const noexcept { return f32.size() * sizeof(float) + bits.size() * 2; }
+};
 }  // namespace detail
+
+//! How the weight matrices are held in memory (model_options::weights).
+enum class weight_storage {
+  file_dtype,  //!< as in the checkpoint: bf16 / fp16 stay 16-bit and are converted per chunk (default)
+  fp32,        //!< converted to fp32 at load: twice the memory of a 16-bit checkpoint, same logits
+};
 
 //! Options of `model`.
 struct model_options {
   int threads = 0;  //!< OpenMP threads for the forward, at most model::max_threads; 0 = omp_get_max_threads() (OMP_NUM_THREADS) capped at the hardware threads
   bool allow_unexpected_tensors = false;  //!< see checkpoint_options
+  weight_storage weights = weight_storage::file_dtype;  //!< see weight_storage; logits do not depend on it
 };
 
 //! A LLaDA or Dream checkpoint evaluated on the CPU. Satisfies mdlm::BatchedConditionalModel.
@@ -86,7 +114,7 @@ class model {
  public:
   //! Loads and validates the checkpoint directory `dir` (see checkpoint::open).
   [[nodiscard]] static model load(const std::filesystem::path& dir, const model_options& options = {});
-  //! Converts the weights of an opened checkpoint to fp32.
+  //! Reads the weights of an opened checkpoint (kept 16-bit or converted to fp32, `options.weights`).
   explicit model(const checkpoint& ckpt, const model_options& options = {});
 
   //! Logit row width: the padded vocabulary (embedding rows).
@@ -94,6 +122,8 @@ class model {
   //! `mask_token_id` of config.json.
   [[nodiscard]] token_id mask_token() const noexcept { return config_.mask_token; }
   [[nodiscard]] const model_config& config() const noexcept { return config_; }
+  //! Bytes of weights held in memory (matrices, norms and biases).
+  [[nodiscard]] std::size_t weight_bytes() const noexcept;
   //! Threads used by a forward (resolved; >= 1).
   [[nodiscard]] int threads() const noexcept { return threads_; }
   //! Changes the number of threads (0 = omp_get_max_threads()); results do not depend on it.
@@ -128,8 +158,10 @@ class model {
 
  private:
   using buffer = detail::aligned_floats;
+  using matrix = detail::weight_matrix;
   struct layer_weights {
-    buffer attn_norm, wq, bq, wk, bk, wv, bv, wo, ff_norm, w_gate, w_up, w_down;
+    buffer attn_norm, bq, bk, bv, ff_norm;
+    matrix wq, wk, wv, wo, w_gate, w_up, w_down;
   };
   //! The transformer body of one sequence: leaves the final-normed (Dream: shifted) hidden states
   //! in the returned buffer (L x d_model).
@@ -142,12 +174,14 @@ class model {
 
   model_config config_;
   int threads_ = 1;
-  buffer embed_, final_norm_, head_;  // head_ empty when tied to embed_
+  matrix embed_, head_;  // head_ empty (rows 0) when tied to embed_
+  buffer final_norm_;
+  std::size_t weight_scratch_stride_ = 0;  // floats per thread for converted weight chunks (0: fp32 weights)
   std::vector<layer_weights> layers_;
   // Work buffers, grown to the longest sequence seen.
   std::size_t capacity_ = 0;
   std::size_t scores_stride_ = 0;  // floats per thread's score buffer, a multiple of 16 (64 bytes)
-  buffer x_, a_, q_, k_, v_, o_, gate_, up_, scores_, rope_cos_, rope_sin_;
+  buffer x_, a_, q_, k_, v_, o_, gate_, up_, scores_, rope_cos_, rope_sin_, weight_scratch_;
   buffer tile_in_, tile_out_;         // head tiles: gathered hidden rows, their logits
   std::vector<std::size_t> all_rows_; // 0..L-1 (full calls)
   std::vector<float> row_logits_;     // row_choices: L x V, only the requested rows written
