@@ -301,7 +301,8 @@ TEST_CASE("tool: out of memory says what ran out and how much it needed", "[cpu]
   CHECK(r.rc == 1);
   CHECK_THAT(r.err, Contains("out of memory decoding: the logits of 4000003 positions x 320 tokens need 4.8 GiB"));
   CHECK_THAT(r.err, Contains("the address-space limit (ulimit -v) is 1.4 GiB"));
-  // Weights of 2 x 65536 x 1024 parameters (512 MiB as fp32) under the same limit, with the file mapped.
+  // Weights of 2 x 65536 x 1024 parameters (512 MiB as fp32, --weights fp32) under a limit that
+  // holds them only as stored (bf16, 256 MiB), the file mapped as well.
   s.layers = 1;
   s.d_model = 1024;
   s.heads = 8;
@@ -309,12 +310,17 @@ TEST_CASE("tool: out of memory says what ran out and how much it needed", "[cpu]
   s.vocab = 65536;
   s.max_sequence_length = 64;
   mdlm::cpu::write_tiny_checkpoint(s, dir / "wide");
-  r = mdlm::test::run_tool(MDLM_TOOL_PATH, dir, "generate --model " + q(dir / "wide") + " --prompt-ids 1,2,3 --gen-length 4",
+  r = mdlm::test::run_tool(MDLM_TOOL_PATH, dir,
+                           "generate --model " + q(dir / "wide") + " --prompt-ids 1,2,3 --gen-length 4 --weights fp32",
                            "ulimit -v 700000;");
   CHECK(r.rc == 1);
   CHECK_THAT(r.err, Contains("out of memory loading " + (dir / "wide").string() + ": its weights need"));
   CHECK_THAT(r.err, Contains("as fp32 ("));
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  r = mdlm::test::run_tool(MDLM_TOOL_PATH, dir, "generate --model " + q(dir / "wide") + " --prompt-ids 1,2,3 --gen-length 4",
+                           "ulimit -v 700000;");
+  CHECK(r.rc == 0);
+  rejects(dir, "generate --model " + q(dir / "wide") + " --prompt-ids 1 --gen-length 4 --weights fp16", "--weights");
   fs::remove_all(dir);
 #endif
 }

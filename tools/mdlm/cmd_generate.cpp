@@ -121,6 +121,7 @@ struct generate_options {
   std::uint64_t seed = 0;
   bool json = false;
   std::string device = "cpu";
+  std::string weights = "file";
   text_input text;        // --prompt / --prompt-file / --chat / --system (text_io.hpp)
   std::string tokenizer;  // --tokenizer (default: --model)
   bool stream = false;    // --stream (default: when stdout is a terminal)
@@ -266,7 +267,9 @@ void run_generate(const generate_options& o) {
     default: break;
   }
 
-  device_model m = load_on_device(dir, o.device, 1, prompt.size() + o.gen_length);
+  cpu::model_options mo;
+  mo.weights = weight_storage_of(o.weights);
+  device_model m = load_on_device(dir, o.device, 1, prompt.size() + o.gen_length, mo);
   const canvas c = make_canvas(prompt, o.gen_length, m.mask_token());
   std::optional<block_streamer> streamer;
   if (text_mode && !o.json && (o.stream || ::isatty(STDOUT_FILENO) != 0)) streamer.emplace(*tok, c.region_begin);
@@ -412,6 +415,7 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object instead of a table");
   add_device_option(cmd, o->device);
+  add_weights_option(cmd, o->weights);
 }
 
 }  // namespace mdlm::tool

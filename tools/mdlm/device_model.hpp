@@ -31,6 +31,21 @@ void add_device_option(App* cmd, std::string& device) {
       ->capture_default_str();
 }
 
+//! Registers `--weights` (default "file") on `cmd`: how the CPU backend holds the weight matrices.
+template <class App>
+void add_weights_option(App* cmd, std::string& weights) {
+  cmd->add_option("--weights", weights,
+                  "CPU weight matrices in memory: file (bf16 / fp16 checkpoints stay 16-bit, 2 bytes per "
+                  "parameter) or fp32 (4 bytes); the logits are the same")
+      ->check(CLI::IsMember({"file", "fp32"}))
+      ->capture_default_str();
+}
+
+//! cpu::weight_storage of a `--weights` value.
+inline cpu::weight_storage weight_storage_of(const std::string& weights) {
+  return weights == "fp32" ? cpu::weight_storage::fp32 : cpu::weight_storage::file_dtype;
+}
+
 //! A checkpoint on the CPU or on a CUDA device, as one BatchedConditionalModel.
 class device_model {
  public:
@@ -79,9 +94,12 @@ inline device_model load_on_device(const std::filesystem::path& dir, const std::
   if (device == "cpu") {
     const cpu::model_config cfg = cpu::read_model_config(dir);
     const std::uint64_t params = cfg.parameter_count();
+    // The declared dtype decides the bytes per parameter when the matrices stay as stored.
+    const bool wide = cpu_options.weights == cpu::weight_storage::fp32 || cfg.dtype == "float32" || cfg.dtype.empty();
+    const std::uint64_t per = wide ? 4 : 2;
     return with_memory_context("loading " + dir.string(),
-                               "its weights need " + format_bytes(params * sizeof(float)) + " as fp32 (" +
-                                   std::to_string(params) + " parameters x 4 bytes)",
+                               "its weights need " + format_bytes(params * per) + (wide ? " as fp32 (" : " as stored (") +
+                                   std::to_string(params) + " parameters x " + std::to_string(per) + " bytes)",
                                [&] { return device_model(cpu::model::load(dir, cpu_options)); });
   }
 #if MDLM_TOOL_HAVE_CUDA

@@ -43,6 +43,7 @@ struct data_options {
   std::size_t offset = 0;
   int threads = 0;  // forward threads (0 = OMP_NUM_THREADS / all)
   std::string device = "cpu";  // --device (device_model.hpp)
+  std::string weights = "file";  // --weights (device_model.hpp)
 };
 
 inline void add_data_options(CLI::App* cmd, data_options& d) {
@@ -55,6 +56,7 @@ inline void add_data_options(CLI::App* cmd, data_options& d) {
       ->check(CLI::Range(0, cpu::model::max_threads))
       ->capture_default_str();
   add_device_option(cmd, d.device);
+  add_weights_option(cmd, d.weights);
 }
 
 // Tokenizer and problems, validated; the model is loaded separately (it is the expensive part).
@@ -86,6 +88,7 @@ inline task_data load_task_data(const data_options& d) {
 inline device_model load_model(const data_options& d, const tasks::tokenizer& tok, std::size_t batch = 1) {
   cpu::model_options mo;
   mo.threads = d.threads;
+  mo.weights = weight_storage_of(d.weights);
   const std::size_t length = std::max<std::size_t>(1, cpu::read_model_config(d.model).max_sequence_length);
   device_model m = load_on_device(d.model, d.device, batch, length, mo);
   detail::require(m.vocab_size() == tok.embedding_size(), "the model's vocabulary (", m.vocab_size(),
