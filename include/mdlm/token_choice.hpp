@@ -6,10 +6,13 @@
 //!
 //! Order of operations (Dream's `sample_tokens`, shared/spec/samplers.md section 5.3):
 //! temperature -> top-p -> top-k -> softmax -> choose. Temperature 0 means argmax, exactly (ties to
-//! the lower token id). Temperature > 0 samples by Gumbel-max with double-precision noise, as
-//! LLaDA's `add_gumbel_noise` does: x0 = argmax_v z_v / T - log(-log U_v), which is a sample of
-//! softmax(z / T) restricted to the kept tokens. U_v comes from the counter-based generator keyed by
-//! (seed, rng_stream::token, sequence, step, position, v), so the draw does not depend on batching.
+//! the lower token id). Temperature > 0 samples softmax(z / T) restricted to the kept tokens by a
+//! two-level Gumbel-max draw with double-precision noise (detail/block_gumbel.hpp): a Gumbel-max
+//! over blocks of 1024 tokens weighted by their mass, then LLaDA's `add_gumbel_noise` rule
+//! x0 = argmax_v z_v / T - log(-log U_v) inside the chosen block; the same distribution as LLaDA's
+//! one-level draw, with one uniform per block plus one block's uniforms. The uniforms come from the
+//! counter-based generator keyed by (seed, rng_stream::token, sequence, step, position, index), so
+//! the draw does not depend on batching.
 
 #include <algorithm>
 #include <cmath>
@@ -21,6 +24,7 @@
 #include <span>
 #include <vector>
 
+#include "mdlm/detail/block_gumbel.hpp"
 #include "mdlm/detail/errors.hpp"
 #include "mdlm/logit_stats.hpp"
 #include "mdlm/rng.hpp"
@@ -124,27 +128,15 @@ void transform_row(std::span<const T> row, const token_choice& choice, std::span
   for (std::size_t r = keep; r < n; ++r) out[order[r]] = -std::numeric_limits<double>::infinity();
 }
 
-//! Gumbel-max over `values` (already tempered): argmax_v values[v] - log(-log U_v). -inf entries
-//! are never chosen; ties (probability 0 with continuous noise) go to the lower id.
+//! The sampled token of the tempered, filtered values: the two-level Gumbel-max draw of
+//! detail/block_gumbel.hpp (a sample of softmax(values); -inf entries are never chosen).
 template <class T>
-[[nodiscard]] token_id gumbel_argmax(std::span<const T> values, double inv_temperature, counter_rng rng,
-                                     std::uint32_t sequence, std::uint32_t step, std::uint32_t position) noexcept {
-  token_id best = no_token;
-  double best_key = -std::numeric_limits<double>::infinity();
-  const std::size_t n = values.size();
-  for (std::size_t v = 0; v < n; v += 2) {
-    const auto u = rng.uniform2(rng_stream::token, sequence, step, position, static_cast<std::uint32_t>(v / 2));
-    for (std::size_t j = 0; j < 2 && v + j < n; ++j) {
-      const double z = static_cast<double>(values[v + j]);
-      if (z == -std::numeric_limits<double>::infinity()) continue;
-      const double key = z * inv_temperature - std::log(-std::log(u[j]));
-      if (best == no_token || key > best_key) {
-        best_key = key;
-        best = static_cast<token_id>(v + j);
-      }
-    }
-  }
-  return best;
+[[nodiscard]] token_id gumbel_argmax(std::span<const T> values, counter_rng rng, std::uint32_t sequence,
+                                     std::uint32_t step, std::uint32_t position) noexcept {
+  double y_max = -std::numeric_limits<double>::infinity();
+  for (const T& x : values) y_max = static_cast<double>(x) > y_max ? static_cast<double>(x) : y_max;
+  return two_level_gumbel(values.size(), y_max, gumbel_keying{rng, sequence, step, position},
+                          [&](std::size_t v) { return static_cast<double>(values[v]); });
 }
 
 }  // namespace detail
@@ -181,7 +173,7 @@ template <class T>
   detail::transform_row(row, choice, values, std::span<std::uint32_t>(scratch.order.data(), row.size()));
   const logit_stats tempered = compute_logit_stats(std::span<const double>(values));
   info.token = choice.temperature > 0.0
-                   ? detail::gumbel_argmax(std::span<const double>(values), 1.0, rng, sequence, step, pos32)
+                   ? detail::gumbel_argmax(std::span<const double>(values), rng, sequence, step, pos32)
                    : stats.top1;
   set_plain_quantities(info, stats, static_cast<double>(row[static_cast<std::size_t>(info.token)]));
   info.tempered_prob = std::exp(values[static_cast<std::size_t>(info.token)] - tempered.log_normalizer);

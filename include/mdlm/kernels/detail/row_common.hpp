@@ -14,6 +14,7 @@
 #include <limits>
 #include <span>
 
+#include "mdlm/detail/block_gumbel.hpp"
 #include "mdlm/kernels/half.hpp"
 #include "mdlm/logit_stats.hpp"
 #include "mdlm/rng.hpp"
@@ -232,31 +233,29 @@ void finish_from_moments(const T* row, const row_job& job, double m, const row_m
   set_choice_quantities(row, job, m, log_s, log_ts, entropy_of(log_ts, r.c, r.t_rest, r.t_t), out);
 }
 
-//! Exact Gumbel-max token of a row: argmax_v gumbel_key(z_v, 1/T, U_v) over the entries that are
-//! not -inf, ties to the lower id; U_v = rng.uniform(token, sequence, step, position, v).
+//! The tempered value y_v = z_v * (1/T) of entry v, rounded once (-inf stays -inf): the values
+//! token_choice.hpp's `transform_row` forms, so both paths draw from the same numbers.
 template <class T>
-[[nodiscard]] token_id scalar_gumbel(const T* row, std::size_t n, const row_job& job,
+[[nodiscard]] inline double tempered_value(const T* row, std::size_t v, double inv_t) noexcept {
+  return std::fma(element_value(row[v]), inv_t, 0.0);
+}
+
+//! The keying of row `position` of `job` for detail/block_gumbel.hpp.
+[[nodiscard]] inline gumbel_keying keying_of(const row_job& job, std::uint32_t position) noexcept {
+  return gumbel_keying{job.rng, job.sequence, job.step, position};
+}
+
+//! The sampled token of a row whose maximum finite entry is m: the two-level Gumbel-max draw of
+//! detail/block_gumbel.hpp in double precision (the definition every vector variant reproduces).
+template <class T>
+[[nodiscard]] token_id scalar_gumbel(const T* row, std::size_t n, const row_job& job, double m,
                                      std::uint32_t position) noexcept {
-  token_id best = no_token;
-  double best_key = -std::numeric_limits<double>::infinity();
-  for (std::size_t v = 0; v < n; v += 2) {
-    const auto u = job.rng.uniform2(rng_stream::token, job.sequence, job.step, position,
-                                    static_cast<std::uint32_t>(v / 2));
-    for (std::size_t j = 0; j < 2 && v + j < n; ++j) {
-      const double z = element_value(row[v + j]);
-      if (z == -std::numeric_limits<double>::infinity()) continue;
-      const double key = gumbel_key(z, job.inv_t, u[j]);
-      if (best == no_token || key > best_key) {
-        best_key = key;
-        best = static_cast<token_id>(v + j);
-      }
-    }
-  }
-  return best;
+  return two_level_gumbel(n, std::fma(m, job.inv_t, 0.0), keying_of(job, position),
+                          [&](std::size_t v) { return tempered_value(row, v, job.inv_t); });
 }
 
 //! The scalar path: one row in double precision in two passes (top-2, validity and maximum; then
-//! the moments of `scalar_moments`) and the exact Gumbel scan. It is the `simd_isa::scalar` variant
+//! the moments of `scalar_moments`) and the exact two-level Gumbel draw. It is the `simd_isa::scalar` variant
 //! and the fallback of the vector variants for rows whose entropy is too small for float
 //! exponentials (see `finish_row`).
 template <class T>
@@ -282,7 +281,7 @@ template <class T>
   out.stats.valid = true;
   const bool tempered = job.temperature > 0.0 && job.inv_t != 1.0;
   const row_moments r = scalar_moments(row, n, v1, job.inv_t, tempered);
-  out.token = job.temperature > 0.0 ? scalar_gumbel(row, n, job, position) : out.stats.top1;
+  out.token = job.temperature > 0.0 ? scalar_gumbel(row, n, job, v1, position) : out.stats.top1;
   finish_from_moments(row, job, v1, r, false, out);
   return out;
 }
