@@ -5,7 +5,9 @@
 // Benchmarks (arguments L, V, pool = threads):
 //   probe_read<T>      the probe itself: bytes/s of one read of the matrix;
 //   stats<T>           batched_logit_stats of all L rows (greedy statistics);
-//   choose_sampled<T>  choose_rows at T = 0.7: statistics + Gumbel-max token + tempered quantities;
+//   choose_greedy<T>   choose_rows at T = 0: statistics + argmax token + per-token quantities;
+//   choose_sampled<T>  choose_rows at T = 0.7: statistics + the two-level Gumbel-max token +
+//                      tempered quantities (its ratio to choose_greedy is the cost of sampling);
 //   cached/...         the same on an 8 x 32000 matrix that stays in cache (arithmetic throughput).
 // Counters: bytes (matrix bytes per second), rows (rows per second), bw_pct (the kernel's bytes/s as
 // a percentage of the probe's best-of-7 bytes/s on the same matrix and thread count).
@@ -60,8 +62,9 @@ void stats(benchmark::State& state) {
   set_counters<T>(state, rows, vocab, m.data(), threads);
 }
 
+//! choose_rows over every row at temperature `t`: statistics, token and tempered quantities.
 template <class T>
-void choose_sampled(benchmark::State& state) {
+void choose_all(benchmark::State& state, double t) {
   const auto rows = static_cast<std::size_t>(state.range(0)), vocab = static_cast<std::size_t>(state.range(1));
   const auto threads = static_cast<std::size_t>(state.range(2));
   const auto& m = mdlm::bench::logits<T>(rows, vocab);
@@ -73,11 +76,20 @@ void choose_sampled(benchmark::State& state) {
   for (auto _ : state) {
     mdlm::choose_rows(std::span<const T>(m), vocab, std::span<const std::size_t>(idx),
                       std::span<mdlm::row_choice>(out),
-                      {.temperature = 0.7, .rng = mdlm::counter_rng{1}, .sequence = 0, .step = step++}, &tp);
+                      {.temperature = t, .rng = mdlm::counter_rng{1}, .sequence = 0, .step = step++}, &tp);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
   set_counters<T>(state, rows, vocab, m.data(), threads);
+}
+
+template <class T>
+void choose_greedy(benchmark::State& state) {
+  choose_all<T>(state, 0.0);
+}
+template <class T>
+void choose_sampled(benchmark::State& state) {
+  choose_all<T>(state, 0.7);
 }
 
 void shapes(benchmark::internal::Benchmark* b) {
@@ -96,8 +108,7 @@ void cache_shapes(benchmark::internal::Benchmark* b) {
 
 void sampled_shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"L", "V", "pool"});
-  for (long v : {32000, 126464})
-    for (long t : {1, 2}) b->Args({256, v, t});
+  for (long t : {1, 2}) b->Args({256, 32000, t})->Args({256, 126464, t})->Args({1024, 152064, t});
   b->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 
@@ -114,5 +125,9 @@ BENCHMARK(probe_read<float>)->Name("cached/probe_read<f32>")->Apply(cache_shapes
 BENCHMARK(stats<float>)->Name("cached/stats<f32>")->Apply(cache_shapes);
 BENCHMARK(probe_read<mdlm::bf16>)->Name("cached/probe_read<bf16>")->Apply(cache_shapes);
 BENCHMARK(stats<mdlm::bf16>)->Name("cached/stats<bf16>")->Apply(cache_shapes);
+BENCHMARK(choose_greedy<float>)->Name("choose_greedy<f32>")->Apply(sampled_shapes);
 BENCHMARK(choose_sampled<float>)->Name("choose_sampled<f32>")->Apply(sampled_shapes);
+BENCHMARK(choose_greedy<mdlm::bf16>)->Name("choose_greedy<bf16>")->Apply(sampled_shapes);
 BENCHMARK(choose_sampled<mdlm::bf16>)->Name("choose_sampled<bf16>")->Apply(sampled_shapes);
+BENCHMARK(choose_greedy<float>)->Name("cached/choose_greedy<f32>")->Apply(cache_shapes);
+BENCHMARK(choose_sampled<float>)->Name("cached/choose_sampled<f32>")->Apply(cache_shapes);

@@ -7,11 +7,14 @@
 //! For each requested row z (fp32, bf16 or fp16) one pass computes
 //!   * `logit_stats` exactly as `compute_logit_stats` defines it (log-normalizer, entropy, top-1 and
 //!     top-2 with ties to the lower id, `valid` false for NaN / +inf / all -inf);
-//!   * the chosen token: argmax for temperature T = 0; for T > 0 the Gumbel-max sample
-//!     x0 = argmax_v z_v / T - log(-log U_v) with double-precision noise as LLaDA requires
-//!     (shared/spec/samplers.md section 5.1), U_v = counter_rng::uniform(rng_stream::token, sequence,
-//!     step, position, v), position = the row index. It is the same token, bit for bit, as
-//!     token_choice.hpp's `gumbel_argmax` draws for the same key;
+//!   * the chosen token: argmax for temperature T = 0; for T > 0 a sample of softmax(z / T) by the
+//!     two-level Gumbel-max draw of detail/block_gumbel.hpp (a Gumbel key per block of 1024 entries
+//!     from the block masses this pass forms, then x0 = argmax_v z_v / T - log(-log U_v) inside the
+//!     winning block only, with double-precision noise as LLaDA requires, shared/spec/samplers.md
+//!     section 5.1), keyed by (sequence, step, position = the row index). It is the same token, bit
+//!     for bit, as token_choice.hpp's `gumbel_argmax` draws for the same key: the float block masses
+//!     (within 3e-5 of the exact log-mass) only rule blocks out, and blocks whose keys are within
+//!     2e-3 of the best are decided by their exact double masses;
 //!   * p(x0) under softmax(z) and under softmax(z / T), and the entropy and top-2 margin of
 //!     softmax(z / T), so that no policy needs a second pass over the vocabulary.
 //! Top-k / top-p filtering is not part of this pass: token_choice.hpp applies it on the slower path
@@ -36,9 +39,9 @@
 //! double-precision scalar path as the fallback for other compilers. No -march flag is needed.
 //!
 //! Cost: one read of the row (16-bit rows are widened block by block into an L1-resident buffer).
-//! Sampling (T > 0) also evaluates Philox for every entry (vectorised, the dominant cost: about 25x
-//! the statistics alone) and the exact double key only for the few entries a float filter cannot
-//! rule out. Measured figures: bench/RESULTS.md.
+//! Sampling (T > 0) adds one Philox evaluation per two blocks, a re-read of the winning block with
+//! its per-entry Philox keys (vectorised) and the exact double key only for the few entries a float
+//! filter cannot rule out. Measured figures: bench/RESULTS.md.
 
 #include <cmath>
 #include <concepts>
@@ -65,7 +68,7 @@ concept logit_element = std::same_as<T, float> || std::same_as<T, bf16> || std::
 
 //! Options of `choose_rows`. Defaults: greedy (T = 0), best instruction set.
 struct row_choice_options {
-  //! Temperature T >= 0: 0 (default) = argmax, > 0 = Gumbel-max sample of softmax(z / T).
+  //! Temperature T >= 0: 0 (default) = argmax, > 0 = a sample of softmax(z / T) (two-level Gumbel-max).
   double temperature = 0.0;
   counter_rng rng{};            //!< the run's generator (its seed); only used when T > 0
   std::uint32_t sequence = 0;   //!< random-number key of the canvas

@@ -28,7 +28,12 @@ namespace mdlm::detail::MDLM_DETAIL_KERNEL_NS {
 #endif
 
 inline constexpr int lanes = MDLM_DETAIL_KERNEL_WIDTH;  //!< float lanes per vector
-inline constexpr std::size_t block_size = 1024;         //!< elements per block (a multiple of 2 * lanes)
+//! Elements per block (a multiple of 2 * lanes): the blocks of the two-level Gumbel draw, so that a
+//! block's exponential sums are its sampling mass.
+inline constexpr std::size_t block_size = gumbel_block;
+//! Blocks whose masses a row keeps for the two-level draw (V <= 2^20); longer rows sample by the
+//! scalar path.
+inline constexpr std::size_t max_sample_blocks = 1024;
 
 typedef float vf __attribute__((vector_size(4 * lanes)));
 typedef std::int32_t vi __attribute__((vector_size(4 * lanes)));
@@ -120,7 +125,7 @@ inline vf vlog(vf x) noexcept {
 //! Float sums of one block (sweep 3 of `process_row`).
 struct block_sums {
   vf s{}, t{}, ts{}, tt{};
-  vi cnt{};  //!< minus the number of entries equal to the maximum, per lane
+  vi cnt{};  //!< the number of entries equal to the maximum, per lane
 };
 
 //! exp(d[k]) for d in [-87.3, 0] to 2.4e-7 relative, as 2^x with x = d log2(e): n = round(x) by the
@@ -314,6 +319,89 @@ inline void top2_update(vector_accum& a, float z, std::int64_t i) noexcept {
   }
 }
 
+//! Per-entry Gumbel-max over block b of a row (the second level of the draw): the vector filter of
+//! `gumbel_chunk` with exact double keys for the entries it keeps. `buf` holds block_size floats.
+template <class T>
+[[nodiscard]] token_id block_gumbel(const T* row, std::size_t n, std::size_t b, const row_job& job,
+                                    std::uint32_t position, float* buf) noexcept {
+  const std::size_t b0 = b * block_size;
+  const std::size_t nb = n - b0 < block_size ? n - b0 : block_size;
+  const std::size_t np = (nb + lanes - 1) / lanes * lanes;
+  const float* z = buf;
+  if constexpr (std::is_same_v<T, float>) {
+    if (nb == block_size) z = row + b0;
+  }
+  if (z == buf) {
+    for (std::size_t i = 0; i < nb; ++i) buf[i] = static_cast<float>(row[b0 + i]);
+    for (std::size_t i = nb; i < np; ++i) buf[i] = -std::numeric_limits<float>::infinity();
+  }
+  gumbel_state g;
+  const auto k = token_stream_key(job.rng);
+  for (std::uint32_t r = 0; r < 10; ++r) {
+    g.keys[2 * r] = k[0] + r * 0x9E3779B9u;
+    g.keys[2 * r + 1] = k[1] + r * 0xBB67AE85u;
+  }
+  g.inv_t = static_cast<float>(job.inv_t);
+  for (std::size_t i = 0; i < np; i += lanes) gumbel_chunk(load(z + i), b0 + i, n, job, position, g);
+  return g.token;
+}
+
+//! The two-level Gumbel draw (detail/block_gumbel.hpp) of a row whose maximum is m, from the block
+//! masses of the pass: l~_b = (blk_m[b] - m) / T + log blk_s[b] approximates the exact log-mass l_b
+//! to within 3e-5 (float exponentials, float sums of <= 256 terms per lane, the float z - m and
+//! 1/T), so |l~_b - l_b| < delta = 1e-3 with a wide margin. The exact winner b* has
+//! l~_b* + G_b* >= best~ - 2 delta; when that admits one block it is b*, otherwise the exact l_b of
+//! the admitted blocks decide (ties to the lower block), as the scalar path does. Then the
+//! per-entry draw in b* only.
+template <class T>
+[[nodiscard]] token_id sample_two_level(const T* row, std::size_t n, const row_job& job, std::uint32_t position,
+                                        double m, const float* blk_m, const double* blk_s, float* buf) noexcept {
+  constexpr double ninf = -std::numeric_limits<double>::infinity();
+  constexpr double delta = 1e-3;
+  const std::size_t blocks = (n + block_size - 1) / block_size;
+  const gumbel_keying key = keying_of(job, position);
+  double keys[max_sample_blocks];  // block keys: approximate mass, exact noise
+  double best = ninf;
+  for (std::size_t b = 0; b < blocks; b += 2) {
+    // Blocks 2i and 2i + 1 share one Philox counter (block_uniform_index(2i) is even).
+    const auto u = key.rng.uniform2(rng_stream::token, key.sequence, key.step, key.position,
+                                    block_uniform_index(b) / 2);
+    for (std::size_t j = 0; j < 2 && b + j < blocks; ++j) {
+      const double s = blk_s[b + j];
+      double kb = ninf;
+      if (s > 0.0) {
+        const double l = (static_cast<double>(blk_m[b + j]) - m) * job.inv_t + std::log(s);
+        kb = l - std::log(-std::log(u[j]));
+      }
+      keys[b + j] = kb;
+      best = kb > best ? kb : best;
+    }
+  }
+  if (best == ninf) return no_token;
+  std::size_t chosen = blocks, admitted = 0;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    if (keys[b] >= best - 2.0 * delta) {
+      if (admitted++ == 0) chosen = b;
+    }
+  }
+  if (admitted > 1) {
+    const double y_max = std::fma(m, job.inv_t, 0.0);
+    const auto y = [&](std::size_t v) { return tempered_value(row, v, job.inv_t); };
+    double exact_best = ninf;
+    chosen = blocks;
+    for (std::size_t b = 0; b < blocks; ++b) {
+      if (!(keys[b] >= best - 2.0 * delta)) continue;
+      const std::size_t end = (b + 1) * block_size < n ? (b + 1) * block_size : n;
+      const double kb = block_log_mass(b * block_size, end, y_max, y) + block_noise(key, b);
+      if (chosen == blocks || kb > exact_best) {
+        exact_best = kb;
+        chosen = b;
+      }
+    }
+  }
+  return block_gumbel(row, n, chosen, job, position, buf);
+}
+
 //! One row: blocks of `block_size` elements, each read from memory once (16-bit formats are
 //! widened into an L1-resident buffer that the later sweeps of the block reread).
 template <class T>
@@ -333,20 +421,18 @@ template <class T>
   const bool sample = job.temperature > 0.0;
   const bool tempered = sample && job.inv_t != 1.0;
   const float inv_tf = static_cast<float>(job.inv_t < 3.0e38 ? job.inv_t : 3.0e38);
-  // Below T ~ 1e-30 the float key of the filter could overflow where the double key does not:
-  // such rows take the exact scalar scan.
-  const bool exact_gumbel = sample && job.inv_t > 1e30;
-  gumbel_state g;
-  if (sample) {
-    const auto k = token_stream_key(job.rng);
-    for (std::uint32_t r = 0; r < 10; ++r) {
-      g.keys[2 * r] = k[0] + r * 0x9E3779B9u;
-      g.keys[2 * r + 1] = k[1] + r * 0xBB67AE85u;
-    }
-    g.inv_t = inv_tf;
-  }
+  // The block masses of the two-level draw come from the float sums below, accurate to ~3e-5 in
+  // log-mass. Rows where that does not hold take the exact scalar draw: T below ~1e-30 (the float
+  // keys could overflow), more than max_sample_blocks blocks, and (tested after the pass) rows whose
+  // tempered maximum |m / T| >= 1e10, where the double rounding of y_v = z_v / T itself exceeds it.
+  const bool exact_gumbel = sample && (job.inv_t > 1e30 || n > max_sample_blocks * block_size);
   double s_lane[lanes] = {}, t_lane[lanes] = {}, ts_lane[lanes] = {}, tt_lane[lanes] = {};
   alignas(64) float buf[block_size];
+  // Per block (two-level draw): the running maximum its sums are relative to, and its sampling mass
+  // sum_v exp((z_v - blk_m) / T) (0: no finite entry).
+  float blk_m[max_sample_blocks];
+  double blk_s[max_sample_blocks];
+  const bool keep_blocks = sample && !exact_gumbel;
 
   for (std::size_t b0 = 0; b0 < n; b0 += block_size) {
     const std::size_t nb = n - b0 < block_size ? n - b0 : block_size;
@@ -392,6 +478,7 @@ template <class T>
       // Only -inf or NaN entries: nothing to add; NaN must still be reported.
       for (std::size_t i = 0; i < nb; ++i)
         if (std::isnan(z[i])) return row_choice{};
+      if (keep_blocks) blk_s[b0 / block_size] = 0.0;
       continue;
     }
     // Sweep 2 (rare): top-2 among entries above the running second best.
@@ -444,23 +531,24 @@ template <class T>
     }
     const vf fs = bs.s, ft = bs.t, fts = bs.ts, ftt = bs.tt;
     const vi cnt = bs.cnt;
+    double block_c = 0.0, block_mass = 0.0;
     for (int j = 0; j < lanes; ++j) {
       s_lane[j] += static_cast<double>(fs[j]);
       t_lane[j] += static_cast<double>(ft[j]);
-      acc.c += static_cast<double>(cnt[j]);
+      block_c += static_cast<double>(cnt[j]);
     }
+    acc.c += block_c;
     if (tempered) {
       for (int j = 0; j < lanes; ++j) {
         ts_lane[j] += static_cast<double>(fts[j]);
         tt_lane[j] += static_cast<double>(ftt[j]);
       }
     }
-    // Sweep 4 (T > 0): Gumbel-max, skipping blocks whose best possible key, max z / T plus the
-    // largest Gumbel value the generator can produce (-log(-log(1 - 2^-54)) < 37.5), loses.
-    if (sample && !exact_gumbel) {
-      const double bound = static_cast<double>(bm) * job.inv_t + 38.0;
-      if (g.token != no_token && bound < g.best - 1e-9 * std::fabs(g.best)) continue;
-      for (std::size_t i = 0; i < np; i += lanes) gumbel_chunk(load(z + i), b0 + i, n, job, position, g);
+    if (keep_blocks) {
+      // The block's sampling mass relative to acc.m: the entries equal to it count 1 each.
+      for (int j = 0; j < lanes; ++j) block_mass += static_cast<double>(tempered ? fts[j] : fs[j]);
+      blk_m[b0 / block_size] = acc.m;
+      blk_s[b0 / block_size] = block_mass + block_c;
     }
   }
   for (int j = 0; j < lanes; ++j) {
@@ -470,7 +558,12 @@ template <class T>
     acc.tt += tt_lane[j];
   }
   if (std::isnan(acc.s_rest) || std::isnan(acc.t)) acc.bad = true;
-  acc.sampled = exact_gumbel && !acc.bad ? scalar_gumbel(row, n, job, position) : g.token;
+  if (sample && !acc.bad && acc.m > ninf) {
+    const double m = acc.m;
+    acc.sampled = exact_gumbel || !(std::fabs(m * job.inv_t) < 1e10)
+                      ? scalar_gumbel(row, n, job, m, position)
+                      : sample_two_level(row, n, job, position, m, blk_m, blk_s, buf);
+  }
   return finish_row(acc, row, n, job);
 }
 
