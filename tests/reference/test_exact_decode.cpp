@@ -44,6 +44,7 @@ using mdlm::reference::max_abs_difference;
 using mdlm::reference::model_output_distribution;
 using mdlm::reference::output_distribution;
 using mdlm::test::chi_square;
+using mdlm::test::chi_square_tail;
 
 namespace {
 

@@ -171,15 +171,25 @@ template <int U>
 //! Adds exp(d) and exp(d) d, d = z - m, over `np` entries (and the tempered terms with d / T when
 //! Tempered). HasMax: the block holds entries equal to m, which are counted instead of added.
 //! U vectors per iteration, processed stage by stage (see `vexp_n`).
+//! `prefetch` / `prefetch_end`: a later block's bytes in the row, requested line by line while this
+//! block's arithmetic runs (the block itself was read by sweep 1), so that the loads of later blocks
+//! overlap this block's exponentials instead of following them (measured: 1.36x on fp32 rows
+//! streamed from DRAM, 1024 x 152064).
 template <bool HasMax, bool Tempered>
-inline void sum_block(const float* z, std::size_t np, float m, float inv_tf, block_sums& out) noexcept {
+inline void sum_block(const float* z, std::size_t np, float m, float inv_tf, block_sums& out,
+                      const char* prefetch, const char* prefetch_end) noexcept {
   constexpr int u = 4;
   const vf mv = splat(m);
   const vf lo = splat(-87.3f);  // exp(-87.3) ~ FLT_MIN: lower entries add < 1.2e-38 each
   vf s{}, t{}, ts{}, tt{};
   vi cnt{};
+  // Lines per iteration so that the next block is requested over this block's iterations.
+  const std::size_t iters = np / (u * lanes) + 1;
+  const std::size_t lines = static_cast<std::size_t>(prefetch_end - prefetch) / 64 + 1;
+  const std::size_t step = (lines + iters - 1) / iters * 64;
   std::size_t i = 0;
   for (; i + u * lanes <= np; i += u * lanes) {
+    for (std::size_t k = 0; k < step && prefetch < prefetch_end; k += 64, prefetch += 64) __builtin_prefetch(prefetch);
     vf d0[u], d[u], e[u];
     MDLM_DETAIL_UNROLL for (int j = 0; j < u; ++j) d0[j] = load(z + i + static_cast<std::size_t>(j) * lanes) - mv;
     MDLM_DETAIL_UNROLL for (int j = 0; j < u; ++j) d[j] = clamp_below(d0[j], lo);
@@ -522,12 +532,16 @@ template <class T>
     // Sweep 3: exponential sums in float over the block, added to double lane sums afterwards.
     block_sums bs;
     const bool has_max = bm == acc.m;
+    // The block after next (distance 2 measured best: bench/RESULTS.md), up to the row's end.
+    const std::size_t pf0 = b0 + nb + block_size < n ? b0 + nb + block_size : n;
+    const char* pf = reinterpret_cast<const char*>(row + pf0);
+    const char* pf_end = reinterpret_cast<const char*>(row + (pf0 + block_size < n ? pf0 + block_size : n));
     if (tempered) {
-      if (has_max) sum_block<true, true>(z, np, acc.m, inv_tf, bs);
-      else sum_block<false, true>(z, np, acc.m, inv_tf, bs);
+      if (has_max) sum_block<true, true>(z, np, acc.m, inv_tf, bs, pf, pf_end);
+      else sum_block<false, true>(z, np, acc.m, inv_tf, bs, pf, pf_end);
     } else {
-      if (has_max) sum_block<true, false>(z, np, acc.m, inv_tf, bs);
-      else sum_block<false, false>(z, np, acc.m, inv_tf, bs);
+      if (has_max) sum_block<true, false>(z, np, acc.m, inv_tf, bs, pf, pf_end);
+      else sum_block<false, false>(z, np, acc.m, inv_tf, bs, pf, pf_end);
     }
     const vf fs = bs.s, ft = bs.t, fts = bs.ts, ftt = bs.tt;
     const vi cnt = bs.cnt;
