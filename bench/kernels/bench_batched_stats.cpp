@@ -8,6 +8,7 @@
 //   choose_greedy<T>   choose_rows at T = 0: statistics + argmax token + per-token quantities;
 //   choose_sampled<T>  choose_rows at T = 0.7: statistics + the two-level Gumbel-max token +
 //                      tempered quantities (its ratio to choose_greedy is the cost of sampling);
+//   choose_sampled_t1<T> the same at T = 1, where no tempered sums are needed: the draw alone;
 //   cached/...         the same on an 8 x 32000 matrix that stays in cache (arithmetic throughput).
 // Counters: bytes (matrix bytes per second), rows (rows per second), bw_pct (the kernel's bytes/s as
 // a percentage of the probe's best-of-7 bytes/s on the same matrix and thread count).
@@ -91,6 +92,12 @@ template <class T>
 void choose_sampled(benchmark::State& state) {
   choose_all<T>(state, 0.7);
 }
+//! T = 1: no tempered sums (softmax(z / T) = softmax(z)), so the ratio to choose_greedy is the cost
+//! of the draw alone.
+template <class T>
+void choose_sampled_t1(benchmark::State& state) {
+  choose_all<T>(state, 1.0);
+}
 
 void shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"L", "V", "pool"});
@@ -127,7 +134,10 @@ BENCHMARK(probe_read<mdlm::bf16>)->Name("cached/probe_read<bf16>")->Apply(cache_
 BENCHMARK(stats<mdlm::bf16>)->Name("cached/stats<bf16>")->Apply(cache_shapes);
 BENCHMARK(choose_greedy<float>)->Name("choose_greedy<f32>")->Apply(sampled_shapes);
 BENCHMARK(choose_sampled<float>)->Name("choose_sampled<f32>")->Apply(sampled_shapes);
+BENCHMARK(choose_sampled_t1<float>)->Name("choose_sampled_t1<f32>")->Apply(sampled_shapes);
 BENCHMARK(choose_greedy<mdlm::bf16>)->Name("choose_greedy<bf16>")->Apply(sampled_shapes);
 BENCHMARK(choose_sampled<mdlm::bf16>)->Name("choose_sampled<bf16>")->Apply(sampled_shapes);
+BENCHMARK(choose_sampled_t1<mdlm::bf16>)->Name("choose_sampled_t1<bf16>")->Apply(sampled_shapes);
 BENCHMARK(choose_greedy<float>)->Name("cached/choose_greedy<f32>")->Apply(cache_shapes);
 BENCHMARK(choose_sampled<float>)->Name("cached/choose_sampled<f32>")->Apply(cache_shapes);
+BENCHMARK(choose_sampled_t1<float>)->Name("cached/choose_sampled_t1<f32>")->Apply(cache_shapes);
