@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The device row-statistics algorithm (backends/cuda/src/row_stats_kernels.hpp) run on the host by
 // the same code the kernels run, against the CPU path (mdlm::compute_row_choices): statistics to
-// 1e-5 relative, identical greedy tokens, and sampled tokens by the same keys (issue 14). No GPU.
+// 1e-5 relative, identical greedy tokens, and sampled tokens by the same two-level draw (issue 14,
+// include/mdlm/detail/block_gumbel.hpp). No GPU.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -123,7 +124,7 @@ TEST_CASE("device row statistics (host run): statistics and greedy tokens equal 
   compare(zh, 6, 32000, {}, true);
 }
 
-TEST_CASE("device row statistics (host run): sampled tokens by the same per-entry keys as the CPU",
+TEST_CASE("device row statistics (host run): sampled tokens by the same two-level Gumbel-max draw as the CPU",
           "[cuda][math][row_stats]") {
   for (std::size_t vocab : {32000, 126464, 152064})
     for (double t : {1.0, 0.7, 1.6}) {
@@ -133,6 +134,11 @@ TEST_CASE("device row statistics (host run): sampled tokens by the same per-entr
   const auto z = matrix(6, 32000, 7, 2.0);
   std::vector<mdlm::bf16> zb(z.begin(), z.end());
   compare(zb, 6, 32000, {.temperature = 1.0}, true);
+  // Sharp rows (T = 0.05: one block holds nearly all the mass), fp16, and a vocabulary of one
+  // partial block and of one block plus one entry.
+  std::vector<mdlm::fp16> zh(z.begin(), z.end());
+  compare(zh, 6, 32000, {.temperature = 0.05}, true);
+  for (std::size_t vocab : {1000, 1025}) compare(matrix(4, vocab, vocab, 2.0), 4, vocab, {.temperature = 0.9}, true);
 }
 
 TEST_CASE("device row statistics (host run): top-k and top-p thresholds as the CPU's sorting path",

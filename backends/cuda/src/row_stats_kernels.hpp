@@ -11,15 +11,19 @@
 //      (rows::order_key) on the count / tempered mass of the entries above a candidate value, one
 //      pass over the row each (`threshold_search`);
 //   2. one pass over the row (warp w reads tiles w, w + 8, ..., lane l entries 1024 t + 32 j + l,
-//      coalesced): every lane accumulates rows::lane_stats and, for sampled rows, the best Gumbel-max
-//      key of its kept entries, tempered(z) - log(-log U_v) with U_v the counter_rng uniform of entry
-//      v (ties to the lower id);
-//   3. the lanes merge in a fixed tree (128, 64, ..., 1), thread 0 finishes the statistics; the keys
-//      reduce in a fixed tree to the sampled token (ties to the lower id);
-//   4. (KLASS, row_job::previous set) the KL to the previous distribution: a second read of the row.
-//      Tokens therefore equal the CPU's definition (kernels/detail/row_common.hpp `scalar_gumbel`,
-//      token_choice.hpp `gumbel_argmax`) unless two exact double keys agree to within the few ulp by
-//      which the device's log differs from the host's.
+//      coalesced): every lane accumulates rows::lane_stats;
+//   3. the lanes merge in a fixed tree (128, 64, ..., 1), thread 0 finishes the statistics;
+//   4. (KLASS, row_job::previous set) the KL to the previous distribution: a second read of the row;
+//   5. (sampled rows) the two-level Gumbel-max draw of include/mdlm/detail/block_gumbel.hpp, whose
+//      blocks of 1024 entries are the tiles: a read of the row forms each tile's log-mass
+//      l_b = log sum exp(y_v - y*) over its kept entries in double (`tile_log_mass`: 32 lane sums,
+//      added in lane order by lane 0) and its key l_b - log(-log U_b); the keys reduce to the block
+//      b* (ties to the lower block); then the 1024 entries of b* alone get their per-entry keys
+//      y_v - log(-log U_v), reduced to the token (ties to the lower id; `sample_token`).
+//      Tokens therefore equal the CPU's (detail/block_gumbel.hpp `two_level_gumbel`, which the CPU
+//      kernels reproduce) unless two double keys agree to within the few ulp by which the device's
+//      exp / log differ from the host's and the 32-way block sums from the CPU's sequential sums
+//      (about 1e-15 relative).
 #include <cmath>
 #include <cstdint>
 
@@ -206,6 +210,91 @@ MDLM_HD float threshold_search(Exec& ex, block_scratch& b, const launch_params& 
   return from_order_key(tau_key);
 }
 
+//! Step 5's first level for one round of `warps` tiles (warp w: tile round * warps + w): the tile's
+//! log-mass l_b over its kept entries (y_v = tempered(z_v) > -inf, relative to y_max) as 32 lane sums
+//! in double added in lane order, and its key l_b - log(-log U_b); lane 0 of each warp keeps the
+//! best key of its tiles in key[] / index[] (strictly greater: ties stay at the lower block).
+MDLM_EXEC_CHECK_DISABLE
+template <class Exec>
+MDLM_HD void tile_log_mass(Exec& ex, block_scratch& b, const launch_params& p, const row_job& job, float tau,
+                           double y_max, std::int64_t round, std::int64_t tiles) {
+  ex.for_threads([&](int tid) {
+    const std::int64_t t = round * warps + tid / 32;
+    double s = 0.0;
+    if (t < tiles) {
+      for (int j = 0; j < per_lane; ++j) {
+        const std::int64_t v = t * tile + static_cast<std::int64_t>(j) * 32 + tid % 32;
+        if (v >= p.vocab) break;
+        const float z = load(p, job.src, v);
+        const double y = tempered(z, p.inv_t);
+        if (z >= tau && y != -INFINITY) s += exp(y - y_max);
+      }
+    }
+    b.dsum[tid] = s;
+  });
+  ex.for_threads([&](int tid) {
+    const std::int64_t t = round * warps + tid / 32;
+    if (tid % 32 != 0 || t >= tiles) return;
+    double s = 0.0;
+    for (int l = 0; l < 32; ++l) s += b.dsum[tid + l];
+    if (!(s > 0.0)) return;  // no finite kept entry: the block never wins
+    const double u = token_uniform(p.key0, p.key1, job.sequence, job.step, job.position,
+                                   0x80000000u + static_cast<std::uint32_t>(t));
+    const double k = log(s) - log(-log(u));
+    if (b.index[tid] < 0 || k > b.key[tid]) b.key[tid] = k, b.index[tid] = static_cast<int>(t);
+  });
+}
+
+//! Step 5: the sampled token of a valid row whose tempered maximum is y_max = tempered(m), or -1
+//! when no kept entry is finite after tempering. y_max = +inf (z / T overflowed, the limit T -> 0):
+//! the lowest kept id whose tempered value is +inf, as the CPU's definition.
+MDLM_EXEC_CHECK_DISABLE
+template <class Exec>
+MDLM_HD int sample_token(Exec& ex, block_scratch& b, const launch_params& p, const row_job& job, float tau,
+                         double y_max) {
+  if (!(y_max > -INFINITY)) return -1;
+  const std::int64_t tiles = (p.vocab + tile - 1) / tile;
+  ex.for_threads([&](int tid) {
+    b.key[tid] = 0.0;
+    b.index[tid] = -1;
+  });
+  if (y_max == INFINITY) {
+    ex.for_threads([&](int tid) {
+      for (std::int64_t v = tid; v < p.vocab; v += threads) {
+        const float z = load(p, job.src, v);
+        if (z >= tau && tempered(z, p.inv_t) == INFINITY) {
+          b.index[tid] = static_cast<int>(v);
+          break;
+        }
+      }
+    });
+    reduce_argmax(ex, b);  // equal keys: the lowest id
+    return b.index[0];
+  }
+  ex.for_threads([&](int tid) { b.key[tid] = -INFINITY; });
+  for (std::int64_t round = 0; round * warps < tiles; ++round) tile_log_mass(ex, b, p, job, tau, y_max, round, tiles);
+  reduce_argmax(ex, b);
+  const int block = b.index[0];
+  ex.for_threads([](int) {});  // every thread has read index[0] before it is overwritten
+  if (block < 0) return -1;
+  // The winning tile: thread tid meets entries start + tid + threads * j in increasing id order.
+  const std::int64_t start = static_cast<std::int64_t>(block) * tile;
+  const std::int64_t end = start + tile < p.vocab ? start + tile : p.vocab;
+  ex.for_threads([&](int tid) {
+    b.key[tid] = -INFINITY;
+    b.index[tid] = -1;
+    for (std::int64_t v = start + tid; v < end; v += threads) {
+      const float z = load(p, job.src, v);
+      if (!(z >= tau) || tempered(z, p.inv_t) == -INFINITY) continue;
+      const double k = entry_key(z, p.inv_t, token_uniform(p.key0, p.key1, job.sequence, job.step, job.position,
+                                                           static_cast<std::uint32_t>(v)));
+      if (b.index[tid] < 0 || k > b.key[tid]) b.key[tid] = k, b.index[tid] = static_cast<int>(v);
+    }
+  });
+  reduce_argmax(ex, b);
+  return b.index[0];
+}
+
 //! The whole algorithm of one row (see the file comment); the result is left in b.out.
 MDLM_EXEC_CHECK_DISABLE
 template <class Exec>
@@ -231,14 +320,8 @@ MDLM_HD void process_row(Exec& ex, block_scratch& b, const launch_params& p, con
       tau = threshold_search(ex, b, p, src, all.m, total);
     }
   }
-  // One pass in rounds of `warps` tiles: warp w of round r reads tile r * warps + w. Each thread
-  // meets its entries in increasing id order, so a strictly greater key keeps ties at the lower id.
-  const bool sampled = p.sampled != 0;
-  ex.for_threads([&](int tid) {
-    b.lanes[tid] = lane_empty();
-    b.key[tid] = -INFINITY;
-    b.index[tid] = -1;
-  });
+  // One pass in rounds of `warps` tiles: warp w of round r reads tile r * warps + w.
+  ex.for_threads([&](int tid) { b.lanes[tid] = lane_empty(); });
   for (std::int64_t round = 0; round * warps < tiles; ++round) {
     ex.for_threads([&](int tid) {
       const std::int64_t t = round * warps + tid / 32;
@@ -248,17 +331,12 @@ MDLM_HD void process_row(Exec& ex, block_scratch& b, const launch_params& p, con
         const std::int64_t v = t * tile + static_cast<std::int64_t>(j) * 32 + lane;
         if (v >= p.vocab) break;
         const float z = load(p, src, v);
-        const bool kept = z >= tau;
-        lane_add(b.lanes[tid], z, static_cast<int>(v), inv_tf, kept);
-        if (!sampled || !kept || z == math::neg_inf()) continue;
-        const double k = entry_key(z, p.inv_t, token_uniform(p.key0, p.key1, job.sequence, job.step, job.position,
-                                                             static_cast<std::uint32_t>(v)));
-        if (b.index[tid] < 0 || k > b.key[tid]) b.key[tid] = k, b.index[tid] = static_cast<int>(v);
+        lane_add(b.lanes[tid], z, static_cast<int>(v), inv_tf, z >= tau);
       }
     });
   }
-  if (sampled) reduce_argmax(ex, b);
   reduce_lanes(ex, b, inv_tf);
+  const float row_max = b.lanes[0].m;
   ex.for_threads([&](int tid) {
     if (tid == 0) b.out = finish_row(b.lanes[0], p.inv_t, tempered_fields, tau);
   });
@@ -284,10 +362,12 @@ MDLM_HD void process_row(Exec& ex, block_scratch& b, const launch_params& p, con
       if (tid == 0) b.out.kl = kl;
     });
   }
-  if (!b.out.valid || !sampled) return;
-  const int token = b.index[0];
+  if (!b.out.valid || !p.sampled) return;
+  const int token = sample_token(ex, b, p, job, tau, tempered(row_max, p.inv_t));
   ex.for_threads([&](int tid) {
-    if (tid == 0 && token >= 0) set_token(b.out, token, load(p, src, token), p.inv_t);
+    if (tid != 0) return;
+    if (token >= 0) set_token(b.out, token, load(p, src, token), p.inv_t);
+    else b.out.token = -1;
   });
 }
 

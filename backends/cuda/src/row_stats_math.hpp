@@ -3,7 +3,8 @@
 // The arithmetic of the device row-statistics kernels (row_stats.cu), as __host__ __device__
 // functions in C++17 (nvcc compiles the .cu files as C++17): per-lane accumulation of a logit row's
 // statistics, the merge of two lanes, the final statistics, Philox4x32-10 and the uniforms of
-// mdlm::counter_rng, and the Gumbel-max key of one entry (kernels/detail/row_common.hpp `gumbel_key`).
+// mdlm::counter_rng, and the Gumbel-max key of one entry of the winning block of the two-level draw
+// (include/mdlm/detail/block_gumbel.hpp `block_gumbel_argmax`).
 //
 // The kernels and the host emulation (row_stats_host.cpp, used by tests/cuda/test_row_stats_math.cpp
 // and by `emulate_rows`) call exactly these functions in the same order, so the algorithm is tested
@@ -245,8 +246,8 @@ MDLM_HD void set_token(row_out& o, int token, float z, double inv_t) {
 
 // --- the Gumbel-max key -------------------------------------------------------------------------------
 
-//! The key of entry v: tempered(z) - log(-log U_v), as the CPU's `gumbel_key` (the product z / T
-//! rounded once, then the double Gumbel value).
+//! The key of entry v: tempered(z) - log(-log U_v), as the CPU's `block_gumbel_argmax` (the product
+//! z / T rounded once, then the double Gumbel value).
 MDLM_HD double entry_key(float z, double inv_t, double u) { return tempered(z, inv_t) - log(-log(u)); }
 
 //! Float keys compare as unsigned integers after this map (for the threshold search).

@@ -8,7 +8,7 @@
 //! `row_engine::choose` fills one `mdlm::row_choice` per requested row: the log-normaliser, entropy,
 //! top-1 / top-2 and their log-probabilities, and the chosen token with its plain and tempered
 //! probabilities, the tempered entropy and margin (row_common.hpp). One thread block per row reads
-//! the row once (top-k / top-p add one pass per probe of a binary search for the filter threshold); the
+//! the row once, sampled rows once more for the block masses of the draw (top-k / top-p add one pass per probe of a binary search for the filter threshold); the
 //! reductions have a fixed order, so a row's result depends neither on the batch nor on the other
 //! rows of the launch. Algorithm and numerics: backends/cuda/src/row_stats_kernels.hpp.
 //!
@@ -17,10 +17,12 @@
 //!     tests/cuda checks 1e-5); entropies below ~1e-30 (where float exponentials underflow) are 0;
 //!   * greedy tokens (temperature 0, with or without top-k / top-p) are the same: the argmax with
 //!     ties to the lower id;
-//!   * sampled tokens use the same counter-based keys and the same Gumbel-max draw over every kept
-//!     entry (kernels/detail/row_common.hpp `gumbel_key`): the same token unless two double keys
-//!     agree to within the few ulp by which the device's logarithm differs from the host's, or, with top-p, a
-//!     logit ties with another exactly at the nucleus boundary (the device keeps every tied entry).
+//!   * sampled tokens use the same counter-based keys and the same two-level Gumbel-max draw
+//!     (include/mdlm/detail/block_gumbel.hpp: a key per block of 1024 kept entries from its double
+//!     log-mass, per-entry keys only in the winning block): the same token unless two double keys
+//!     agree to within the few ulp by which the device's exp / log differ from the host's and its
+//!     32-way block sums from the CPU's sequential ones (~1e-15 relative), or, with top-p, a logit
+//!     ties with another exactly at the nucleus boundary (the device keeps every tied entry).
 //!
 //! Errors: bad arguments throw std::invalid_argument naming the value; CUDA failures throw
 //! mdlm::cuda::cuda_error naming the call. A NaN / +inf / all -inf row is data: `stats.valid` is
