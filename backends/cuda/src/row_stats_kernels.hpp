@@ -238,8 +238,7 @@ MDLM_HD void tile_log_mass(Exec& ex, block_scratch& b, const launch_params& p, c
     double s = 0.0;
     for (int l = 0; l < 32; ++l) s += b.dsum[tid + l];
     if (!(s > 0.0)) return;  // no finite kept entry: the block never wins
-    const double u = token_uniform(p.key0, p.key1, job.sequence, job.step, job.position,
-                                   0x80000000u + static_cast<std::uint32_t>(t));
+    const double u = token_uniform(p.key0, p.key1, job.sequence, job.step, job.position, block_uniform_index(t));
     const double k = log(s) - log(-log(u));
     if (b.index[tid] < 0 || k > b.key[tid]) b.key[tid] = k, b.index[tid] = static_cast<int>(t);
   });
@@ -254,8 +253,9 @@ MDLM_HD int sample_token(Exec& ex, block_scratch& b, const launch_params& p, con
                          double y_max) {
   if (!(y_max > -INFINITY)) return -1;
   const std::int64_t tiles = (p.vocab + tile - 1) / tile;
+  // +inf row: equal keys, so the reduction picks the lowest id; otherwise the best block key.
   ex.for_threads([&](int tid) {
-    b.key[tid] = 0.0;
+    b.key[tid] = y_max == INFINITY ? 0.0 : -INFINITY;
     b.index[tid] = -1;
   });
   if (y_max == INFINITY) {
@@ -268,10 +268,9 @@ MDLM_HD int sample_token(Exec& ex, block_scratch& b, const launch_params& p, con
         }
       }
     });
-    reduce_argmax(ex, b);  // equal keys: the lowest id
+    reduce_argmax(ex, b);
     return b.index[0];
   }
-  ex.for_threads([&](int tid) { b.key[tid] = -INFINITY; });
   for (std::int64_t round = 0; round * warps < tiles; ++round) tile_log_mass(ex, b, p, job, tau, y_max, round, tiles);
   reduce_argmax(ex, b);
   const int block = b.index[0];

@@ -79,6 +79,9 @@ MDLM_HD double token_uniform(std::uint32_t k0, std::uint32_t k1, std::uint32_t s
   return (static_cast<double>(a) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
+//! The counter index of block b's uniform in the two-level draw: 2^31 + b, above every entry's index
+//! (detail/block_gumbel.hpp `block_uniform_index`).
+MDLM_HD std::uint32_t block_uniform_index(std::int64_t b) { return 0x80000000u + static_cast<std::uint32_t>(b); }
 
 //! The tempered value of the draw: z * (1/T) rounded once (the CPU's std::fma(z, inv_t, 0)).
 MDLM_HD double tempered(float z, double inv_t) { return fma(static_cast<double>(z), inv_t, 0.0); }

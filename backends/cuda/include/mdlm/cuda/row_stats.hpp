@@ -8,9 +8,9 @@
 //! `row_engine::choose` fills one `mdlm::row_choice` per requested row: the log-normaliser, entropy,
 //! top-1 / top-2 and their log-probabilities, and the chosen token with its plain and tempered
 //! probabilities, the tempered entropy and margin (row_common.hpp). One thread block per row reads
-//! the row once, sampled rows once more for the block masses of the draw (top-k / top-p add one pass per probe of a binary search for the filter threshold); the
-//! reductions have a fixed order, so a row's result depends neither on the batch nor on the other
-//! rows of the launch. Algorithm and numerics: backends/cuda/src/row_stats_kernels.hpp.
+//! the row once, sampled rows once more for the block masses of the draw (top-k / top-p add one
+//! pass per probe of a binary search for the filter threshold); the reductions have a fixed order,
+//! so a row's result depends neither on the batch nor on the other rows of the launch. Algorithm and numerics: backends/cuda/src/row_stats_kernels.hpp.
 //!
 //! Guarantees against the CPU path (`mdlm::compute_row_choices` on the same logits):
 //!   * statistics agree to ~1e-6 relative (float accumulation per lane, double across lanes;
