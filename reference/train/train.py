@@ -12,13 +12,18 @@ written with the reasoning template (``[reasoning] EOS.. The answer is [answer] 
 (``[reasoning] EOS..``), each with probability 1/2; with ``--drill-fraction F`` a share F of the
 examples are drills instead (an empty question; as the response, single task lines of several stream
 problems in shuffled order, "9*6=54", as many as fit): cheap examples of the sub-skill the model gets
-wrong, computing a line's result; responses of formats.GEN_LENGTH tokens. Batches
+wrong, computing a line's result; with ``--drill-one-step`` each problem gives one random step, so that
+a result is not also written as an operand of the next line, where it could be copied from instead of
+computed; responses of formats.GEN_LENGTH tokens. Batches
 group problems of similar prompt length; a shorter prompt gets a longer run of EOS at the end of the
 response (after the answer block with the template), as LLaDA's SFT pads to the batch's length. So
 the answer delimiter sits exactly where the C++ template (mdlm/infilling/template.hpp) puts it at
 test time: right after the fixed-length reasoning block that follows the prompt. (Until 2026-12-02
 the padding went inside the reasoning block, which moved the delimiter later than at test time in
 about 31 % of template examples; the shipped model was trained that way.)
+
+Initialisation: Normal(0, 0.02) (``init_weights``); with ``--number-init fourier`` the embedding and
+head rows of number tokens start from Fourier features of their value (``number_init``).
 
 Schedule: AdamW, linear warm-up then cosine decay to 10 %, over a progress measure that is the larger
 of step / --max-steps and wall time / --time-budget-min, so that training stops within the time
@@ -99,12 +104,37 @@ def init_weights(model, n_layers, std=0.02):
         torch.nn.init.normal_(p, 0.0, s)
 
 
-def drill(tok, stream, rng):
+def number_init(model, tok, std=0.02):
+    """Initialises the input embedding and the LM head rows of every number token (a string of
+    digits, value v) with Fourier features of v: cos and sin of 2 pi v / T for d_model / 2 periods T
+    spaced geometrically from 2 to 1000, scaled to the random rows' std, plus N(0, std / 2) noise.
+    Why: with one token per number the model must otherwise learn the ~40k facts "a op b = c" as a
+    table; with features of the value in both embeddings, c = a + b becomes a product of features of
+    a and b (cos(x + y) = cos x cos y - sin x sin y), which a gated MLP can form -- the structure that
+    small transformers find for modular addition. Only the initial values change: the checkpoint keeps
+    the LLaDA layout and the CPU backend runs it unchanged."""
+    rows = [i for i, s in enumerate(tok.tokens) if s.isdigit()]
+    values = torch.tensor([float(int(tok.tokens[i])) for i in rows])
+    d = model.config["d_model"]
+    periods = 2.0 * 500.0 ** (torch.arange(d // 2) / max(1, d // 2 - 1))
+    angle = 2 * math.pi * values[:, None] / periods[None, :]
+    feats = torch.cat([torch.cos(angle), torch.sin(angle)], dim=1) * (std * math.sqrt(2.0))
+    t = model.model.transformer
+    with torch.no_grad():
+        for w in [t["wte"].weight] + ([t["ff_out"].weight] if "ff_out" in t else []):
+            w[rows, : 2 * (d // 2)] = feats + torch.randn(len(rows), 2 * (d // 2)) * (std / 2)
+    return len(rows)
+
+
+def drill(tok, stream, rng, one_step=False):
     """A drill example: an empty question and, as the response (plain form), single task lines of
-    several stream problems ("33-24=9"), shuffled and independent of each other, as many as fit."""
+    several stream problems ("33-24=9"), shuffled and independent of each other, as many as fit. With
+    ``one_step`` each problem gives one of its steps, chosen at random, so that no line's result is an
+    operand of another line of the same drill (a result cannot be copied from its later use)."""
     lines = []
     while True:
-        lines += next(stream)["steps"]
+        steps = next(stream)["steps"]
+        lines += [rng.choice(steps)] if one_step else steps
         rng.shuffle(lines)
         if len(tok.encode(arith.reasoning_text(lines))) > formats.GEN_LENGTH:
             break
@@ -113,14 +143,14 @@ def drill(tok, stream, rng):
     return formats.prompt_ids(tok, ""), {"steps": lines}, False
 
 
-def batches(tok, stream, rng, batch_size, group=64, drill_fraction=0.0):
+def batches(tok, stream, rng, batch_size, group=64, drill_fraction=0.0, drill_one_step=False):
     """Yields (ids [B, T], prompt_lengths [B]) with responses of >= GEN_LENGTH tokens; a share
     ``drill_fraction`` of the examples are drills (``drill``)."""
     while True:
         pool = []
         for _ in range(batch_size * group):
             if drill_fraction > 0.0 and rng.random() < drill_fraction:
-                pool.append(drill(tok, stream, rng))
+                pool.append(drill(tok, stream, rng, drill_one_step))
                 continue
             p = next(stream)
             pool.append((formats.prompt_ids(tok, p["question"]), p, rng.random() < 0.5))
@@ -228,6 +258,12 @@ def main():
     ap.add_argument("--drill-fraction", type=float, default=0.0,
                     help="share of examples that are drills: single task lines of stream problems, shuffled "
                          "(an empty question, the plain form)")
+    ap.add_argument("--drill-one-step", action="store_true",
+                    help="drills take one random step of each stream problem instead of all its steps, so no "
+                         "result in a drill is also an operand there")
+    ap.add_argument("--number-init", choices=["random", "fourier"], default="random",
+                    help="initial embedding and head rows of number tokens: random (as every row) or Fourier "
+                         "features of the value (number_init)")
     ap.add_argument("--resume", help="continue exactly from DIR/resume.pt (written by --chunk-min / --chunk-steps)")
     ap.add_argument("--chunk-min", type=float, default=0.0,
                     help="end this invocation after this many minutes of training, writing --out/resume.pt (0 = no limit)")
@@ -287,6 +323,8 @@ def main():
         config = llada_config(tok, args)
         model = torch_models.LLaDA(config)
         init_weights(model, args.n_layers)
+        if args.number_init == "fourier":
+            log(f"number init: Fourier features in {number_init(model, tok)} embedding and head rows")
     model.to(device).train()
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params} parameters, config {json.dumps({k: config[k] for k in ('d_model', 'n_layers', 'n_heads', 'mlp_hidden_size', 'vocab_size')})}")
@@ -299,7 +337,8 @@ def main():
 
     budget = args.time_budget_min * 60.0
     base_saved = args.base_out is None
-    data = batches(tok, stream, rng, args.batch_size, drill_fraction=args.drill_fraction)
+    data = batches(tok, stream, rng, args.batch_size, drill_fraction=args.drill_fraction,
+                   drill_one_step=args.drill_one_step)
     step, tokens, loss_acc, n_acc, drawn, prior_seconds = 0, 0, 0.0, 0, 0, 0.0
     if resume is not None:
         opt.load_state_dict(resume["optimizer"])

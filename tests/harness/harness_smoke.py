@@ -64,7 +64,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         runs = {}
         for name, extra in [("b1", ["--batch-size", "1"]), ("b3", ["--batch-size", "3"]),
-                            ("k2", ["--k", "2"]), ("plain", ["--no-template"]), ("exit", ["--early-exit", "0.5"]),
+                            ("k2", ["--k", "2"]), ("plain", ["--no-template"]), ("answer", ["--answer-only"]),
+                            ("exit", ["--early-exit", "0.5"]),
                             ("med", ["--policy", "med", "--lambda", "0.2", "--block-length", "8"])]:
             path = os.path.join(tmp, name + ".jsonl")
             r = run("eval", "-n", n, "--threads", "1", "--records", path, *extra)
@@ -89,6 +90,11 @@ def main():
         if "plain" in runs:
             check(runs["plain"][0]["mean_nfe"] == 64, f"no template: NFE {runs['plain'][0]['mean_nfe']} != 64")
             check(all("reasoning_ids" not in x for x in runs["plain"][1]), "no template: no reasoning ids")
+        if "answer" in runs:
+            check(runs["answer"][0]["mean_nfe"] == 6 and runs["answer"][0]["answer_only"],
+                  f"answer only: NFE {runs['answer'][0]['mean_nfe']} != 6 (the answer block)")
+            check(all(x["n_steps"] == 0 and x["response"].lstrip().startswith("The answer is ")
+                      for x in runs["answer"][1]), "answer only: no reasoning line before the delimiter")
         if "exit" in runs:
             for x in runs["exit"][1]:
                 check(x["nfe"] <= 60 and len(x["h_ub"]) == x["nfe"], f"early exit: problem {x['id']} NFE {x['nfe']}")
@@ -134,6 +140,7 @@ def main():
         for cmd, needle in [(["eval", "--policy", "nope"], "nope"), (["eval", "--early-exit", "-1"], "-1"),
                             (["solve", "--gamma", "0"], "--gamma"), (["solve", "--lambda", "nan"], "--lambda"),
                             (["eval", "--policy", "med", "--k", "2"], "--k"),
+                            (["eval", "--answer-only", "--no-template"], "--answer-only"),
                             (["eval", "-n", "5000"], "5000"),
                             (["score", "--traces", os.path.join(tmp, "missing.jsonl")], "missing.jsonl")]:
             r = run(*cmd, expect=2)

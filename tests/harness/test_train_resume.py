@@ -3,8 +3,10 @@
 """reference/train/train.py --chunk-steps / --resume continue a run exactly (issue 17): a tiny model
 trained 2 x N steps in two invocations (the second resumed from the first's resume.pt) logs the same
 loss at every step, to 1e-6, and ends with the same weights as 2N steps in one invocation (with the
-number tokenizer and drills, so both are exercised). Also: a resumed run refuses a hyper-parameter
-that differs from the saved one; drills are correct task lines that fit the response. Exit 77
+number tokenizer, one-step drills and the Fourier number init, so all are exercised). Also: a resumed
+run refuses a hyper-parameter that differs from the saved one; drills are correct task lines that fit
+the response, one-step drills rarely hold a result as another line's operand; the number init sets
+exactly the number rows, with similar rows for neighbouring values. Exit 77
 (skipped) without torch.
 
     /usr/bin/python3 tests/harness/test_train_resume.py --root .
@@ -13,13 +15,15 @@ that differs from the saved one; drills are correct task lines that fit the resp
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 
 TINY = ["--d-model", "32", "--n-layers", "1", "--n-heads", "2", "--mlp-hidden", "64", "--batch-size", "4",
         "--max-steps", "12", "--warmup", "3", "--time-budget-min", "100000", "--eval-n", "0", "--log-every", "1",
-        "--threads", "1", "--device", "cpu", "--base-at", "0.4", "--drill-fraction", "0.25"]
+        "--threads", "1", "--device", "cpu", "--base-at", "0.4", "--drill-fraction", "0.25", "--drill-one-step",
+        "--number-init", "fourier"]
 
 
 def train(root, extra):
@@ -68,6 +72,51 @@ def main():
     check(all(len(formats.plain_response_ids(tok, p["steps"])) == formats.GEN_LENGTH for _, p, _ in drills),
           "drills fit the response")
     check(sum(len(g) for g in graded) / len(graded) > 4, "drills hold several lines each")
+
+    # One step per problem (--drill-one-step): still correct lines that fit, and a line's result is far
+    # more rarely an operand of another line of the same drill (with all steps, a problem's chain puts
+    # most results there; with one step, only coincidences of small values remain).
+    def copy_rate(one_step):
+        stream, rng = arith.train_stream(5, []), random.Random(6)
+        ds = [train_module.drill(tok, stream, rng, one_step) for _ in range(200)]
+        bad = [p for _, p, _ in ds if not all(wf and ok for _, wf, ok in arith.grade_steps(arith.reasoning_text(p["steps"])))]
+        fit = all(len(formats.plain_response_ids(tok, p["steps"])) == formats.GEN_LENGTH for _, p, _ in ds)
+        copied, lines = 0, 0
+        for _, p, _ in ds:
+            for i, line in enumerate(p["steps"]):
+                others = {x for j, s in enumerate(p["steps"]) if j != i for x in re.split(r"[-+*/]", s.split("=")[0])}
+                copied += line.split("=")[1] in others
+                lines += 1
+        return copied / lines, not bad and fit
+
+    rate_all, _ = copy_rate(False)
+    rate_one, ok_one = copy_rate(True)
+    check(ok_one, "200 one-step drills: every line a correct task line, each fits the response")
+    check(rate_one < 0.5 * rate_all, f"one-step drills: {rate_one:.0%} of lines have their result as an operand "
+                                     f"of another line (all steps: {rate_all:.0%})")
+
+    # --number-init fourier: number rows of the embedding and the head carry features of the value
+    # (neighbouring values similar, the other rows untouched).
+    import torch
+    tiny = train_module.llada_config(tok, argparse.Namespace(d_model=32, n_layers=1, n_heads=2, mlp_hidden=64,
+                                                             rope_theta=10000.0))
+    model = train_module.torch_models.LLaDA(tiny)
+    torch.manual_seed(0)
+    train_module.init_weights(model, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    n = train_module.number_init(model, tok)
+    t = model.model.transformer
+    digit = torch.tensor([x.isdigit() for x in tok.tokens] + [False] * (tok.embedding_size - len(tok.tokens)))
+    ids = {v: tok.tokens.index(str(v)) for v in range(1, 201)}
+    for name, w in (("embedding", t["wte"].weight), ("head", t["ff_out"].weight)):
+        unit = torch.nn.functional.normalize(w.detach(), dim=1)
+        near = sum(float(unit[ids[v]] @ unit[ids[v + 1]]) for v in range(1, 200)) / 199
+        far = sum(abs(float(unit[ids[v]] @ unit[ids[(v + 99) % 200 + 1]])) for v in range(1, 200)) / 199
+        key = "model.transformer." + ("wte" if name == "embedding" else "ff_out") + ".weight"
+        check(n == int(digit.sum()) and torch.equal(w.detach()[~digit], before[key][~digit]),
+              f"number init ({name}): {n} number rows set, the others unchanged")
+        check(near > 0.5 and near > 2 * far, f"number init ({name}): neighbouring values' rows have cosine "
+                                             f"{near:.2f}, values 100 apart {far:.2f}")
 
     with tempfile.TemporaryDirectory() as tmp:
         straight, chunked = os.path.join(tmp, "straight"), os.path.join(tmp, "chunked")

@@ -3,7 +3,8 @@
 // the arithmetic task with the shipped model (or any checkpoint with a task tokenizer).
 //
 // Setting: any harness policy (policy_options.hpp) and block length; the reasoning template or the
-// plain canvas (--no-template); early exit on the answer-entropy bound H_UB < gamma (--early-exit,
+// plain canvas (--no-template) or the template with its reasoning block given as EOS, so that only the
+// answer block is decoded (--answer-only: answering without reasoning); early exit on the answer-entropy bound H_UB < gamma (--early-exit,
 // template only, arXiv 2510.19990 section 4.1) or Prophet's gap exit (--prophet). Problems are decoded
 // in batches of equal canvas length; each canvas's random numbers are keyed by its problem id, so the
 // results do not depend on --batch-size or --threads.
@@ -18,6 +19,7 @@
 // second of decode wall time.
 #include "commands.hpp"
 #if MDLM_TOOL_HAVE_TASKS
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -46,6 +48,7 @@ struct eval_options {
   harness::data_options data;
   policy_spec policy;
   bool no_template = false;
+  bool answer_only = false;
   std::optional<double> early_exit_gamma;
   bool prophet = false;
   std::size_t batch_size = 16;
@@ -123,6 +126,8 @@ void run_eval(const eval_options& o) {
   detail::require(!o.early_exit_gamma || with_template, "--early-exit needs the reasoning template (drop --no-template)");
   detail::require(!o.prophet || with_template, "--prophet needs the reasoning template (drop --no-template)");
   detail::require(!(o.prophet && o.early_exit_gamma), "--prophet and --early-exit are alternatives; give one");
+  detail::require(!o.answer_only || (with_template && !o.early_exit_gamma && !o.prophet),
+                  "--answer-only decodes the template's answer block alone; drop --no-template, --early-exit and --prophet");
   if (o.early_exit_gamma)
     detail::require(std::isfinite(*o.early_exit_gamma) && *o.early_exit_gamma > 0.0, "--early-exit ",
                     *o.early_exit_gamma, " must be a finite gamma > 0 (nats)");
@@ -143,6 +148,13 @@ void run_eval(const eval_options& o) {
   std::vector<reasoning_template> templates;
   templates.reserve(data.problems.size());
   for (const auto& p : data.problems) templates.push_back(harness::problem_template(data, p, with_template));
+  if (o.answer_only) {
+    // The reasoning block holds EOS, as in a training example whose reasoning is empty: the delimiter
+    // and the answer block stay where the template puts them, and only the answer block is masked.
+    for (auto& t : templates)
+      std::fill(t.canvas.tokens.begin() + static_cast<std::ptrdiff_t>(t.spans.reasoning.begin),
+                t.canvas.tokens.begin() + static_cast<std::ptrdiff_t>(t.spans.reasoning.end), tok.eos());
+  }
   const auto batches = harness::equal_length_batches(templates, o.batch_size);
 
   const std::size_t n = data.problems.size();
@@ -233,6 +245,7 @@ void run_eval(const eval_options& o) {
   s["temperature"] = o.policy.temperature;
   s["seed"] = o.policy.seed;
   s["template"] = with_template;
+  s["answer_only"] = o.answer_only;
   s["early_exit_gamma"] = o.early_exit_gamma ? nlohmann::json(*o.early_exit_gamma) : nlohmann::json(nullptr);
   s["prophet"] = o.prophet;
   s["gen_length"] = gen;
@@ -268,6 +281,8 @@ void register_eval(CLI::App& app) {
   harness::add_data_options(cmd, o->data);
   add_policy_options(cmd, o->policy);
   cmd->add_flag("--no-template", o->no_template, "Plain canvas instead of the reasoning template");
+  cmd->add_flag("--answer-only", o->answer_only,
+                "Template with its reasoning block filled with EOS: only the answer block is decoded (no reasoning)");
   cmd->add_option("--early-exit", o->early_exit_gamma, "Early exit when H_UB < gamma (nats; template only)");
   cmd->add_flag("--prophet", o->prophet, "Prophet's gap exit instead (template only)");
   cmd->add_option("--batch-size", o->batch_size, "Canvases per batched model call")->capture_default_str();
