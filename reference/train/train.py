@@ -115,14 +115,14 @@ def number_init(model, tok, std=0.02):
     the LLaDA layout and the CPU backend runs it unchanged."""
     rows = [i for i, s in enumerate(tok.tokens) if s.isdigit()]
     values = torch.tensor([float(int(tok.tokens[i])) for i in rows])
-    d = model.config["d_model"]
-    periods = 2.0 * 500.0 ** (torch.arange(d // 2) / max(1, d // 2 - 1))
+    half = model.config["d_model"] // 2
+    periods = 2.0 * 500.0 ** (torch.arange(half) / max(1, half - 1))
     angle = 2 * math.pi * values[:, None] / periods[None, :]
     feats = torch.cat([torch.cos(angle), torch.sin(angle)], dim=1) * (std * math.sqrt(2.0))
     t = model.model.transformer
     with torch.no_grad():
         for w in [t["wte"].weight] + ([t["ff_out"].weight] if "ff_out" in t else []):
-            w[rows, : 2 * (d // 2)] = feats + torch.randn(len(rows), 2 * (d // 2)) * (std / 2)
+            w[rows, : 2 * half] = feats + torch.randn(feats.shape) * (std / 2)
     return len(rows)
 
 

@@ -65,33 +65,28 @@ def main():
     from mdlm_tasks import arith, formats
     from mdlm_tasks.tokenizer import Tokenizer
     tok = Tokenizer.load(os.path.join(args.root, "reference", "tasks", "data", "tokenizer_numbers.json"))
-    stream, rng = arith.train_stream(5, []), random.Random(6)
-    drills = [train_module.drill(tok, stream, rng) for _ in range(200)]
-    graded = [arith.grade_steps(arith.reasoning_text(p["steps"])) for _, p, _ in drills]
-    check(all(g and all(wf and ok for _, wf, ok in g) for g in graded), "200 drills: every line a correct task line")
-    check(all(len(formats.plain_response_ids(tok, p["steps"])) == formats.GEN_LENGTH for _, p, _ in drills),
-          "drills fit the response")
-    check(sum(len(g) for g in graded) / len(graded) > 4, "drills hold several lines each")
+    def drills(one_step):
+        """200 drills of a fixed stream: (their steps, every line correct, every drill fits, copy rate)
+        where the copy rate is the share of lines whose result is an operand of another line."""
+        stream, rng = arith.train_stream(5, []), random.Random(6)
+        steps = [p["steps"] for _, p, _ in (train_module.drill(tok, stream, rng, one_step) for _ in range(200))]
+        correct = all(g and all(wf and ok for _, wf, ok in g) for g in
+                      (arith.grade_steps(arith.reasoning_text(s)) for s in steps))
+        fit = all(len(formats.plain_response_ids(tok, s)) == formats.GEN_LENGTH for s in steps)
+        copied = sum(line.split("=")[1] in {x for j, o in enumerate(s) if j != i for x in re.split(r"[-+*/]", o.split("=")[0])}
+                     for s in steps for i, line in enumerate(s))
+        return steps, correct, fit, copied / sum(len(s) for s in steps)
+
+    steps_all, correct, fit, rate_all = drills(False)
+    check(correct, "200 drills: every line a correct task line")
+    check(fit, "drills fit the response")
+    check(sum(len(s) for s in steps_all) / len(steps_all) > 4, "drills hold several lines each")
 
     # One step per problem (--drill-one-step): still correct lines that fit, and a line's result is far
     # more rarely an operand of another line of the same drill (with all steps, a problem's chain puts
     # most results there; with one step, only coincidences of small values remain).
-    def copy_rate(one_step):
-        stream, rng = arith.train_stream(5, []), random.Random(6)
-        ds = [train_module.drill(tok, stream, rng, one_step) for _ in range(200)]
-        bad = [p for _, p, _ in ds if not all(wf and ok for _, wf, ok in arith.grade_steps(arith.reasoning_text(p["steps"])))]
-        fit = all(len(formats.plain_response_ids(tok, p["steps"])) == formats.GEN_LENGTH for _, p, _ in ds)
-        copied, lines = 0, 0
-        for _, p, _ in ds:
-            for i, line in enumerate(p["steps"]):
-                others = {x for j, s in enumerate(p["steps"]) if j != i for x in re.split(r"[-+*/]", s.split("=")[0])}
-                copied += line.split("=")[1] in others
-                lines += 1
-        return copied / lines, not bad and fit
-
-    rate_all, _ = copy_rate(False)
-    rate_one, ok_one = copy_rate(True)
-    check(ok_one, "200 one-step drills: every line a correct task line, each fits the response")
+    _, correct, fit, rate_one = drills(True)
+    check(correct and fit, "200 one-step drills: every line a correct task line, each fits the response")
     check(rate_one < 0.5 * rate_all, f"one-step drills: {rate_one:.0%} of lines have their result as an operand "
                                      f"of another line (all steps: {rate_all:.0%})")
 
@@ -108,12 +103,12 @@ def main():
     t = model.model.transformer
     digit = torch.tensor([x.isdigit() for x in tok.tokens] + [False] * (tok.embedding_size - len(tok.tokens)))
     ids = {v: tok.tokens.index(str(v)) for v in range(1, 201)}
-    for name, w in (("embedding", t["wte"].weight), ("head", t["ff_out"].weight)):
-        unit = torch.nn.functional.normalize(w.detach(), dim=1)
+    for name, key in (("embedding", "wte"), ("head", "ff_out")):
+        w = t[key].weight.detach()
+        unit = torch.nn.functional.normalize(w, dim=1)
         near = sum(float(unit[ids[v]] @ unit[ids[v + 1]]) for v in range(1, 200)) / 199
         far = sum(abs(float(unit[ids[v]] @ unit[ids[(v + 99) % 200 + 1]])) for v in range(1, 200)) / 199
-        key = "model.transformer." + ("wte" if name == "embedding" else "ff_out") + ".weight"
-        check(n == int(digit.sum()) and torch.equal(w.detach()[~digit], before[key][~digit]),
+        check(n == int(digit.sum()) and torch.equal(w[~digit], before[f"model.transformer.{key}.weight"][~digit]),
               f"number init ({name}): {n} number rows set, the others unchanged")
         check(near > 0.5 and near > 2 * far, f"number init ({name}): neighbouring values' rows have cosine "
                                              f"{near:.2f}, values 100 apart {far:.2f}")

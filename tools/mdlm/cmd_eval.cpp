@@ -4,10 +4,10 @@
 //
 // Setting: any harness policy (policy_options.hpp) and block length; the reasoning template or the
 // plain canvas (--no-template) or the template with its reasoning block given as EOS, so that only the
-// answer block is decoded (--answer-only: answering without reasoning); early exit on the answer-entropy bound H_UB < gamma (--early-exit,
-// template only, arXiv 2510.19990 section 4.1) or Prophet's gap exit (--prophet). Problems are decoded
-// in batches of equal canvas length; each canvas's random numbers are keyed by its problem id, so the
-// results do not depend on --batch-size or --threads.
+// answer block is decoded (--answer-only: answering without reasoning); early exit on the
+// answer-entropy bound H_UB < gamma (--early-exit, template only, arXiv 2510.19990 section 4.1) or
+// Prophet's gap exit (--prophet). Problems are decoded in batches of equal canvas length; each canvas's
+// random numbers are keyed by its problem id, so the results do not depend on --batch-size or --threads.
 //
 // Output: one JSON line on stdout with the summary; --records FILE writes one JSON line per problem
 // (response text, graded answer and steps, NFE, exit, table-8 analytics, reasoning-span ids).
