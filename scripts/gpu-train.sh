@@ -9,10 +9,11 @@
 # safetensors that the CPU backend runs; evaluate them here afterwards with the C++ harness:
 #   ./build/tools/mdlm eval --model <dir> -n 1000 --policy left-to-right
 # The recipe: the digit tokenizer (reference/tasks/data/tokenizer.json), short prompts padded after the
-# answer block, 50 % one-step drills (--drill-one-step: on two CPU cores they took the shipped model
-# from 28 % to 58 % left-to-right in 50 minutes, where numbers as single tokens reached 6 % in 85; see
+# answer block, 50 % one-step drills (--drill-one-step: on two CPU cores they took the first-stage
+# model from 28 % to 58 % left-to-right in 50 minutes, giving the shipped model, where numbers as
+# single tokens reached 6 % in 85; see
 # reference/models/arith-llada-3m/MODEL_CARD.md), a 6-layer d_model 256 LLaDA (about 5M parameters).
-# To continue the CPU candidate instead: MDLM_TRAIN_ARGS="--init reference/models/arith-llada-3m-drills".
+# To continue the shipped model instead: MDLM_TRAIN_ARGS="--init reference/models/arith-llada-3m".
 # Environment:
 #   MDLM_TRAIN_MINUTES   training minutes (default 6; the run also spends ~1 min starting and evaluating)
 #   MDLM_TRAIN_DEVICE    cuda (default) or cpu (a dry run of the script on any machine)
