@@ -5,6 +5,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <cmath>
@@ -242,15 +243,21 @@ void model::head_rows(const float* hidden, std::span<const std::size_t> rows, st
   const auto& c = config_;
   const std::size_t d = c.d_model, vocab = c.vocab_size, tile = head_tile_rows;
   const matrix& w = head_.rows == 0 ? embed_ : head_;
-  const std::size_t tiles = (rows.size() + tile - 1) / tile;
-  // Gather the requested hidden rows into tiles of `tile` rows, zero-padding the last one.
+  // Row p goes to slot p % tile of the first tile whose slot is still free, the slot a full call
+  // gives it (the rows are ascending, so a full call fills tiles 0, 1, ... in order); free slots are
+  // zero rows.
+  std::array<std::size_t, head_tile_rows> used{};
+  tile_of_.resize(rows.size());
+  std::size_t tiles = 0;
+  for (std::size_t j = 0; j < rows.size(); ++j) {
+    tile_of_[j] = used[rows[j] % tile]++;
+    tiles = std::max(tiles, tile_of_[j] + 1);
+  }
   tile_in_.resize(tiles * tile * d);
   tile_out_.resize(tiles * tile * vocab);
-  for (std::size_t j = 0; j < tiles * tile; ++j) {
-    float* dst = tile_in_.data() + j * d;
-    if (j < rows.size()) std::copy_n(hidden + rows[j] * d, d, dst);
-    else std::fill_n(dst, d, 0.0f);
-  }
+  std::fill_n(tile_in_.data(), tiles * tile * d, 0.0f);
+  for (std::size_t j = 0; j < rows.size(); ++j)
+    std::copy_n(hidden + rows[j] * d, d, tile_in_.data() + (tile_of_[j] * tile + rows[j] % tile) * d);
   // Chunks of output features outside, tiles inside: a chunk's weights (head_chunk_features x d)
   // stay in cache across the tiles, and every product has the fixed shape tile x d x
   // head_chunk_features, so a row's logits do not depend on the other rows (nor on the thread count).
@@ -267,7 +274,7 @@ void model::head_rows(const float* hidden, std::span<const std::size_t> rows, st
            tile_out_.data() + t * tile * vocab + o0, vocab, false);
   }
   for (std::size_t j = 0; j < rows.size(); ++j)
-    std::copy_n(tile_out_.data() + j * vocab, vocab, out.data() + rows[j] * vocab);
+    std::copy_n(tile_out_.data() + (tile_of_[j] * tile + rows[j] % tile) * vocab, vocab, out.data() + rows[j] * vocab);
 }
 
 void model::check_request(std::span<const token_id> tokens, const row_request& request, std::size_t out_size) const {

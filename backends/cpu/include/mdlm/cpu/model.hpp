@@ -34,8 +34,10 @@
 //! untied head for the requested rows only, and `compute_row_choices` on them, so decode takes the
 //! same decisions as from `logits` while the head (V x d_model: 126464 x 4096 for LLaDA-8B, the
 //! largest single product of a step) costs rows / L of a full call. The head is evaluated in tiles of
-//! `head_tile_rows` gathered rows (the last tile zero-padded), for full and partial calls alike, so
-//! a row's logits are bitwise the same whichever other rows are requested.
+//! `head_tile_rows` gathered rows (zero-padded), for full and partial calls alike, and row p always
+//! sits in slot p % head_tile_rows of its tile, where a full call puts it: BLAS kernels may sum a
+//! tile's rows in different orders by slot (OpenBLAS on a Zen 5 does), never by the other rows'
+//! values, so a row's logits are bitwise the same whichever other rows are requested.
 //!
 //! Memory: 2 bytes per parameter for a bf16 / fp16 checkpoint (LLaDA-8B: 16 GB, Dream-7B: 15.2 GB;
 //! 4 with `weight_storage::fp32` or an fp32 checkpoint) plus activations of O(L * (d_model +
@@ -184,6 +186,7 @@ class model {
   buffer x_, a_, q_, k_, v_, o_, gate_, up_, scores_, rope_cos_, rope_sin_, weight_scratch_;
   buffer tile_in_, tile_out_;         // head tiles: gathered hidden rows, their logits
   std::vector<std::size_t> all_rows_; // 0..L-1 (full calls)
+  std::vector<std::size_t> tile_of_;  // head_rows: the tile each requested row is gathered into
   std::vector<float> row_logits_;     // row_choices: L x V, only the requested rows written
   mdlm::detail::choice_scratch scratch_;
   std::vector<float> inv_freq_;
