@@ -55,7 +55,7 @@ def eval_table(r, rows, title, extra=()):
     return lines
 
 
-def targets(r, results_dir):
+def targets(r, t5):
     """The issue's three targets, each read from result files on the same (first N) test problems."""
     md = ["## Targets", "", "| target | measured | status |", "|---|---|---|"]
     ltr, k1, k2 = r.get("t7_left_to_right"), r.get("t1_entropy_k1"), r.get("t1_entropy_k2")
@@ -90,8 +90,7 @@ def targets(r, results_dir):
         md.append(f"| answering without reasoning at least 30 points worse (left-to-right) | with reasoning "
                   f"{pct(ltr['accuracy'])} %, answer block only {pct(ans['accuracy'])} % ({gap:.1f} points) on "
                   f"{ltr['problems']} problems | {'met' if gap >= 30 else 'MISSED'} |")
-    t5 = posttrain_summary(results_dir)
-    if t5 and t5.get("base_traces"):
+    if t5 and t5["base_traces"]:
         share = t5["base_traces_all_steps_correct"] / t5["base_traces"]
         md.append(f"| post-training base: at least 60 % of its posterior traces have every step correct | "
                   f"{t5['base_traces_all_steps_correct']} of {t5['base_traces']} ({pct(share)} %) | "
@@ -147,8 +146,8 @@ def posttrain_summary(results):
         if os.path.exists(state):
             with open(state, encoding="utf-8") as f:
                 st = json.load(f)
-            out.setdefault("finetune", {})[n] = {k: st[k] for k in ("examples", "steps", "seconds")}
-            out["finetune"][n]["batch_size"] = st["args"]["batch_size"]
+            out.setdefault("finetune", {})[n] = {"examples": st["examples"], "steps": st["steps"],
+                                                 "seconds": st["seconds"], "batch_size": st["args"]["batch_size"]}
     with open(cache, "w", encoding="utf-8") as f:
         f.write(json.dumps(out) + "\n")  # one line: load() reads every RESULTS/*.json as its last line
     return out
@@ -232,7 +231,8 @@ def main():
           "checker). NFE = model calls. Wall times are on the machine that ran the script (see the card).", ""]
     if args.note:
         md += [args.note, ""]
-    md += targets(r, args.results)
+    t5 = posttrain_summary(args.results)
+    md += targets(r, t5)
     md += eval_table(r, [(f"t1_entropy_k{k}", f"entropy, k = {k}", f"--policy entropy --k {k}") for k in (1, 2, 4)],
                      "Table 1: fixed k tokens per call")
     analytics = (("leftmost %", lambda s: pct(s["leftmost_fraction"])),
@@ -301,7 +301,6 @@ def main():
                          ("t5_ft_posterior", "base + FT on own posterior traces", "--model .../ft_posterior"),
                          ("t5_ft_gold", "base + FT on gold traces", "--model .../ft_gold")],
                      "Table 5: post-training on posterior traces vs gold traces")
-    t5 = posttrain_summary(args.results)
     if t5:
         md += [f"The weaker base wrote {t5['base_traces']} posterior traces p(r | c, a*) of held-out training-stream "
                f"problems (`mdlm posterior --policy entropy --temperature 0`), the fine-tuning data of the second "

@@ -247,17 +247,17 @@ void model::head_rows(const float* hidden, std::span<const std::size_t> rows, st
   // gives it (the rows are ascending, so a full call fills tiles 0, 1, ... in order); free slots are
   // zero rows.
   std::array<std::size_t, head_tile_rows> used{};
-  tile_of_.resize(rows.size());
+  slot_of_.resize(rows.size());
   std::size_t tiles = 0;
   for (std::size_t j = 0; j < rows.size(); ++j) {
-    tile_of_[j] = used[rows[j] % tile]++;
-    tiles = std::max(tiles, tile_of_[j] + 1);
+    const std::size_t t = used[rows[j] % tile]++;
+    slot_of_[j] = t * tile + rows[j] % tile;
+    tiles = std::max(tiles, t + 1);
   }
   tile_in_.resize(tiles * tile * d);
   tile_out_.resize(tiles * tile * vocab);
   std::fill_n(tile_in_.data(), tiles * tile * d, 0.0f);
-  for (std::size_t j = 0; j < rows.size(); ++j)
-    std::copy_n(hidden + rows[j] * d, d, tile_in_.data() + (tile_of_[j] * tile + rows[j] % tile) * d);
+  for (std::size_t j = 0; j < rows.size(); ++j) std::copy_n(hidden + rows[j] * d, d, tile_in_.data() + slot_of_[j] * d);
   // Chunks of output features outside, tiles inside: a chunk's weights (head_chunk_features x d)
   // stay in cache across the tiles, and every product has the fixed shape tile x d x
   // head_chunk_features, so a row's logits do not depend on the other rows (nor on the thread count).
@@ -274,7 +274,7 @@ void model::head_rows(const float* hidden, std::span<const std::size_t> rows, st
            tile_out_.data() + t * tile * vocab + o0, vocab, false);
   }
   for (std::size_t j = 0; j < rows.size(); ++j)
-    std::copy_n(tile_out_.data() + (tile_of_[j] * tile + rows[j] % tile) * vocab, vocab, out.data() + rows[j] * vocab);
+    std::copy_n(tile_out_.data() + slot_of_[j] * vocab, vocab, out.data() + rows[j] * vocab);
 }
 
 void model::check_request(std::span<const token_id> tokens, const row_request& request, std::size_t out_size) const {

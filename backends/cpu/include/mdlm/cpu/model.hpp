@@ -186,7 +186,7 @@ class model {
   buffer x_, a_, q_, k_, v_, o_, gate_, up_, scores_, rope_cos_, rope_sin_, weight_scratch_;
   buffer tile_in_, tile_out_;         // head tiles: gathered hidden rows, their logits
   std::vector<std::size_t> all_rows_; // 0..L-1 (full calls)
-  std::vector<std::size_t> tile_of_;  // head_rows: the tile each requested row is gathered into
+  std::vector<std::size_t> slot_of_;  // head_rows: each requested row's row in tile_in_ / tile_out_
   std::vector<float> row_logits_;     // row_choices: L x V, only the requested rows written
   mdlm::detail::choice_scratch scratch_;
   std::vector<float> inv_freq_;
